@@ -1,0 +1,105 @@
+"""``create_app(settings)``: the FastAPI application of the twin (no app at import time)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import install_error_handlers
+from twin.city import City
+from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY, Settings
+
+__all__ = ["create_app", "ROUTERS", "open_city"]
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: Router modules, one per domain, included in this order.
+ROUTERS = (
+    "api.routers.health",
+    "api.routers.layers",
+    "api.routers.tiles",
+    "api.routers.addresses",
+    "api.routers.routing",
+    "api.routers.bikes",
+    "api.routers.schools",
+)
+
+
+def open_city(settings: Settings) -> City:
+    """Open the City the settings point at (PostGIS, an explicit bundle, or the default)."""
+    if settings.database_url:
+        return City.from_postgis(settings.database_url)
+    default = (settings.bundle is None and settings.city == DEFAULT_CITY
+               and settings.build_dir == DEFAULT_BUILD_DIR)
+    return City.load(None if default else settings.bundle_dir)
+
+
+def _include_routers(app: FastAPI) -> None:
+    for name in ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            logger.warning("router %s is not available", name)
+            continue
+        app.include_router(module.router)
+
+
+def create_app(settings: Settings | None = None, *, city: City | None = None) -> FastAPI:
+    """Build the FastAPI app.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Service settings; default read from ``TWIN_*`` environment variables.
+    city : City, optional
+        An already opened City (tests, notebooks); default opened in the lifespan.
+
+    Returns
+    -------
+    fastapi.FastAPI
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.city = city if city is not None else open_city(settings)
+        yield
+
+    app = FastAPI(
+        title="citytwin",
+        version="0.1.0",
+        summary="Digital twin of a city: standard addresses, map layers and tiles, emergency "
+        "routing with green waves, bike quotas, school districts.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if city is not None:
+        app.state.city = city
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                           allow_headers=["Content-Type", "X-API-Key", "If-None-Match"])
+    install_error_handlers(app)
+    _include_routers(app)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False, response_model=None)
+    def index() -> FileResponse | HTMLResponse:
+        page = STATIC_DIR / "index.html"
+        if page.is_file():
+            return FileResponse(page, media_type="text/html")
+        return HTMLResponse("<h1>citytwin</h1><p>See <a href='/docs'>/docs</a>.</p>")
+
+    return app

@@ -1,0 +1,216 @@
+"""The PostGIS layer store (production), through SQLAlchemy + GeoAlchemy2.
+
+Layout in the target schema (default ``twin``): one table per layer (``fid`` or the
+layer's index column as primary key, a GiST index on ``geometry``), and a metadata table
+``_layers`` (name, position, index column, LayerInfo as JSON) plus ``_city`` (name).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import geoalchemy2  # noqa: F401  (registers the Geometry type with SQLAlchemy)
+import geopandas as gpd
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from layers.errors import StoreMisconfigured, StoreUnavailable
+from layers.registry import Layer, LayerInfo, LayerRegistry
+
+__all__ = ["connect", "write_layers", "read_layers", "read_city_name", "normalize_url"]
+
+logger = logging.getLogger(__name__)
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+META_TABLE = "_layers"
+CITY_TABLE = "_city"
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise StoreMisconfigured(f"invalid SQL identifier {name!r} (use [a-z0-9_])")
+    return name
+
+
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def connect(url: str, *, create_extension: bool = True) -> Engine:
+    """Open an engine on a PostGIS database and check that PostGIS is usable.
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://user:password@host:port/database``.
+    create_extension : bool
+        Try ``CREATE EXTENSION IF NOT EXISTS postgis`` when it is missing.
+
+    Returns
+    -------
+    sqlalchemy.engine.Engine
+
+    Raises
+    ------
+    StoreMisconfigured
+        The URL is malformed, or the PostGIS extension is missing and cannot be created.
+    StoreUnavailable
+        The server cannot be reached or refuses the login.
+    """
+    try:
+        engine = sa.create_engine(normalize_url(url), pool_pre_ping=True,
+                                  connect_args={"connect_timeout": 5})
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise StoreMisconfigured(f"bad database URL {_redact(url)!r}: {exc}") from None
+    if engine.dialect.name != "postgresql":
+        raise StoreMisconfigured(f"not a PostgreSQL URL: {_redact(url)!r}")
+    try:
+        with engine.connect() as conn:
+            has = conn.execute(
+                sa.text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
+            ).first()
+            if has is None:
+                if not create_extension:
+                    raise StoreMisconfigured("the database has no postgis extension")
+                try:
+                    conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+                    conn.commit()
+                except sa.exc.DBAPIError as exc:
+                    raise StoreMisconfigured(
+                        "the database has no postgis extension and it cannot be created "
+                        f"({exc.orig.__class__.__name__}): install PostGIS or run "
+                        "CREATE EXTENSION postgis as a superuser"
+                    ) from None
+    except sa.exc.OperationalError as exc:
+        raise StoreUnavailable(
+            f"cannot reach PostGIS at {_redact(url)}: {str(exc.orig).strip().splitlines()[0]}"
+        ) from None
+    return engine
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+@contextmanager
+def _engine(url_or_engine: str | Engine) -> Iterator[Engine]:
+    if isinstance(url_or_engine, Engine):
+        yield url_or_engine
+        return
+    engine = connect(url_or_engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def write_layers(
+    url: str | Engine, registry: LayerRegistry, *, schema: str = "twin", city: str = "city"
+) -> None:
+    """Write every layer to PostGIS, replacing tables of the same name.
+
+    Parameters
+    ----------
+    url : str or Engine
+        Database URL or an engine from :func:`connect`.
+    registry : LayerRegistry
+        Layers to write.
+    schema : str
+        Target schema, created if missing.
+    city : str
+        City name recorded in ``_city``.
+    """
+    schema = _ident(schema)
+    with _engine(url) as engine:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            conn.execute(sa.text(
+                f'CREATE TABLE IF NOT EXISTS "{schema}"."{META_TABLE}" (name text PRIMARY KEY,'
+                " position int, index_col text, info jsonb)"))
+            conn.execute(sa.text(
+                f'CREATE TABLE IF NOT EXISTS "{schema}"."{CITY_TABLE}" (name text)'))
+            conn.execute(sa.text(f'DELETE FROM "{schema}"."{CITY_TABLE}"'))
+            conn.execute(sa.text(f'INSERT INTO "{schema}"."{CITY_TABLE}" VALUES (:n)'),
+                         {"n": city})
+        for position, (name, layer) in enumerate(registry.items()):
+            table = _ident(name)
+            data = layer.data
+            index_col = data.index.name or "fid"
+            data = data.rename_axis(index_col)
+            try:
+                _write_table(engine, data, table, schema)
+            except sa.exc.DBAPIError as exc:
+                raise StoreMisconfigured(f"writing layer {name!r} failed: {exc.orig}") from None
+            with engine.begin() as conn:
+                conn.execute(sa.text(
+                    f'ALTER TABLE "{schema}"."{table}" ADD PRIMARY KEY ("{_ident(index_col)}")'))
+                conn.execute(sa.text(
+                    f'INSERT INTO "{schema}"."{META_TABLE}" VALUES (:n, :p, :i, CAST(:info AS jsonb))'
+                    " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,"
+                    " index_col = EXCLUDED.index_col, info = EXCLUDED.info"),
+                    {"n": name, "p": position, "i": index_col,
+                     "info": json.dumps(layer.info.to_dict(), ensure_ascii=False)})
+            logger.info("wrote layer %s (%d rows) to PostGIS", name, len(data))
+
+
+def _write_table(engine: Engine, data: gpd.GeoDataFrame, table: str, schema: str) -> None:
+    if data.geometry.notna().any():
+        data.to_postgis(table, engine, schema=schema, if_exists="replace", index=True)
+        return
+    # a table without geometry (official division codes): keep a typed, empty column
+    pd.DataFrame(data.drop(columns=data.geometry.name)).to_sql(
+        table, engine, schema=schema, if_exists="replace", index=True)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            f'ALTER TABLE "{schema}"."{table}" ADD COLUMN geometry geometry(Geometry, 4326)'))
+
+
+def read_city_name(url: str | Engine, *, schema: str = "twin") -> str:
+    """The city name stored with the layers."""
+    schema = _ident(schema)
+    with _engine(url) as engine, engine.connect() as conn:
+        try:
+            row = conn.execute(sa.text(f'SELECT name FROM "{schema}"."{CITY_TABLE}"')).first()
+        except sa.exc.ProgrammingError:
+            raise StoreMisconfigured(f"no twin layers in schema {schema!r}") from None
+    return row[0] if row else "city"
+
+
+def read_layers(url: str | Engine, *, schema: str = "twin") -> LayerRegistry:
+    """Read the layers written by :func:`write_layers`.
+
+    Raises
+    ------
+    StoreMisconfigured
+        The schema holds no twin layers.
+    StoreUnavailable
+        The server cannot be reached.
+    """
+    schema = _ident(schema)
+    registry = LayerRegistry()
+    with _engine(url) as engine:
+        with engine.connect() as conn:
+            try:
+                rows = conn.execute(sa.text(
+                    f'SELECT name, index_col, info FROM "{schema}"."{META_TABLE}" ORDER BY position'
+                )).all()
+            except sa.exc.ProgrammingError:
+                raise StoreMisconfigured(f"no twin layers in schema {schema!r}") from None
+        for name, index_col, info in rows:
+            sql = f'SELECT * FROM "{schema}"."{_ident(name)}" ORDER BY "{_ident(index_col)}"'
+            data = gpd.read_postgis(sql, engine, geom_col="geometry", index_col=index_col)
+            if data.crs is None:
+                data = data.set_crs(4326)
+            info_obj = LayerInfo.from_dict(info if isinstance(info, dict) else json.loads(info))
+            registry.put(Layer(info=info_obj, data=data))
+    return registry

@@ -1,0 +1,193 @@
+"""``City``: the composition root of a twin.
+
+It holds the layer registry and the road graph, and opens the domain services
+(addresses, routing, bikes, schools) lazily on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from layers import embedded
+from layers.registry import LayerRegistry
+from twin.bundle import Manifest, read_manifest
+from twin.roads import layers_to_graph
+from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY
+
+if TYPE_CHECKING:
+    import pydeck
+
+__all__ = ["City"]
+
+logger = logging.getLogger(__name__)
+
+
+class City:
+    """A city twin: layers, road graph and services.
+
+    Use the constructors :meth:`load` and :meth:`from_postgis`.
+
+    Attributes
+    ----------
+    name : str
+        City name.
+    layers : LayerRegistry
+        Every layer (name -> GeoDataFrame + metadata).
+    bundle_dir : Path
+        Directory of the bundle (domain indexes live here).
+    manifest : Manifest or None
+        The bundle's manifest (None for a city read from PostGIS).
+
+    Examples
+    --------
+    >>> from twin import City
+    >>> city = City.load()                       # doctest: +SKIP
+    >>> city.layers["roads"].data.head()          # doctest: +SKIP
+    """
+
+    def __init__(
+        self, name: str, layers: LayerRegistry, *, bundle_dir: Path,
+        manifest: Manifest | None = None, database_url: str | None = None,
+    ) -> None:
+        self.name = name
+        self.layers = layers
+        self.bundle_dir = bundle_dir
+        self.manifest = manifest
+        self.database_url = database_url
+
+    def __repr__(self) -> str:
+        return f"City({self.name!r}, layers={list(self.layers)})"
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, build: bool = True) -> City:
+        """Load a built city bundle.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            A bundle directory. Default: the embedded default city, built first if it
+            is missing or out of date (when ``build`` is true).
+        build : bool
+            Build the embedded default city when needed.
+
+        Returns
+        -------
+        City
+
+        Raises
+        ------
+        BundleError
+            The bundle is missing, incomplete or corrupt.
+        """
+        if path is None:
+            bundle = DEFAULT_BUILD_DIR / DEFAULT_CITY
+            if build:
+                from twin.build import build_city
+
+                bundle = build_city(progress=False)
+        else:
+            bundle = Path(path)
+        manifest = read_manifest(bundle)
+        layers = embedded.read_layers(bundle / "layers")
+        return cls(manifest.name, layers, bundle_dir=bundle, manifest=manifest)
+
+    @classmethod
+    def from_postgis(cls, url: str, *, schema: str = "twin",
+                     cache_dir: str | Path | None = None) -> City:
+        """Load a city whose layers live in PostGIS.
+
+        Parameters
+        ----------
+        url : str
+            SQLAlchemy URL, ``postgresql://user@host:port/db``.
+        schema : str
+            Schema the layers were written to.
+        cache_dir : str or Path, optional
+            Where domain indexes are cached. Default: ``build/<name>-postgis-<hash>``.
+
+        Returns
+        -------
+        City
+
+        Raises
+        ------
+        twin.errors.DatabaseError
+            Bad URL, unreachable server, missing PostGIS or no layers there.
+        """
+        from twin.database import read_city_layers
+
+        name, layers = read_city_layers(url, schema=schema)
+        if cache_dir is None:
+            digest = hashlib.sha256(f"{url}/{schema}".encode()).hexdigest()[:10]
+            cache_dir = DEFAULT_BUILD_DIR / f"{name}-postgis-{digest}"
+        cache = Path(cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+        return cls(name, layers, bundle_dir=cache, database_url=url)
+
+    @cached_property
+    def graph(self) -> nx.MultiDiGraph:
+        """The drivable road graph, rebuilt from the ``nodes`` and ``roads`` layers."""
+        return layers_to_graph(self.layers["nodes"].data, self.layers["roads"].data)
+
+    def _service(self, module: str) -> Any:
+        return importlib.import_module(module).load(self)
+
+    @cached_property
+    def address(self) -> Any:
+        """The standard-address service (:mod:`address`)."""
+        return self._service("twin.addresses")
+
+    @cached_property
+    def routing(self) -> Any:
+        """The routing service: paths, green wave, dispatch, coverage (:mod:`routing`)."""
+        return self._service("twin.emergency")
+
+    @cached_property
+    def bikes(self) -> Any:
+        """The shared-bike quota model (:mod:`twin.bikes`)."""
+        return self._service("twin.bikes")
+
+    @cached_property
+    def schools(self) -> Any:
+        """The school-district model (:mod:`twin.schools`)."""
+        return self._service("twin.schools")
+
+    def map(self, layers: list[str] | None = None, **kwargs: Any) -> pydeck.Deck:
+        """A pydeck map of some layers (default: roads, signals, fire stations).
+
+        Parameters
+        ----------
+        layers : list of str, optional
+            Layer names.
+        **kwargs
+            Passed to :func:`twin.maps.city_map`.
+
+        Returns
+        -------
+        pydeck.Deck
+        """
+        from twin.maps import city_map
+
+        return city_map(self, layers or ["roads", "signals", "fire_stations"], **kwargs)
+
+    def info(self) -> dict[str, Any]:
+        """Summary: layers with feature counts, bounds, sources and attribution."""
+        return {
+            "name": self.name,
+            "bundle": str(self.bundle_dir),
+            "built_at": self.manifest.built_at if self.manifest else None,
+            "sources": self.manifest.sources if self.manifest else {},
+            "layers": [
+                {"name": info.name, "title": info.title, "features": len(self.layers[n].data),
+                 "geometry": info.geometry_type, "bounds": info.bounds, "source": info.source,
+                 "attribution": info.attribution}
+                for n, info in zip(self.layers, self.layers.infos(), strict=True)
+            ],
+        }

@@ -1,0 +1,135 @@
+"""The ``twin`` command line: build, info, load, serve, geocode."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from layers.errors import LayerError
+from twin.errors import TwinError
+from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY, Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="citytwin: build, inspect and serve a city twin.")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    sys.exit(2)
+
+
+def _bundle(name: str, bundle: Path | None, build_dir: Path) -> Path:
+    return bundle if bundle is not None else build_dir / name
+
+
+@app.command()
+def build(
+    osm: Annotated[Path | None, typer.Option(help="OSM .osm/.osm.pbf of another city")] = None,
+    name: Annotated[str, typer.Option(help="City name (bundle directory)")] = DEFAULT_CITY,
+    build_dir: Annotated[Path, typer.Option(help="Where bundles go")] = DEFAULT_BUILD_DIR,
+    database: Annotated[str | None, typer.Option(help="Also write the layers to PostGIS")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic layers")] = 42,
+    force: Annotated[bool, typer.Option(help="Rebuild even if up to date")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Build a city bundle (the embedded Shanghai city by default)."""
+    from twin.build import build_city
+
+    bundle = build_city(name=name, osm=osm, build_dir=build_dir, seed=seed, force=force,
+                        progress=not quiet)
+    typer.echo(f"bundle: {bundle}")
+    if database:
+        _write_database(bundle, database)
+
+
+def _write_database(bundle: Path, url: str) -> None:
+    from twin.city import City
+    from twin.database import write_city_layers
+
+    city = City.load(bundle)
+    write_city_layers(url, city.name, city.layers)
+    typer.echo(f"wrote {len(city.layers)} layers to PostGIS")
+
+
+@app.command()
+def load(
+    database: Annotated[str, typer.Option(help="PostGIS URL")],
+    name: Annotated[str, typer.Option(help="City name")] = DEFAULT_CITY,
+    bundle: Annotated[Path | None, typer.Option(help="Bundle directory")] = None,
+    build_dir: Annotated[Path, typer.Option(help="Where bundles go")] = DEFAULT_BUILD_DIR,
+) -> None:
+    """Write a built bundle's layers to PostGIS."""
+    _write_database(_bundle(name, bundle, build_dir), database)
+
+
+@app.command()
+def info(
+    name: Annotated[str, typer.Option(help="City name")] = DEFAULT_CITY,
+    bundle: Annotated[Path | None, typer.Option(help="Bundle directory")] = None,
+    build_dir: Annotated[Path, typer.Option(help="Where bundles go")] = DEFAULT_BUILD_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+) -> None:
+    """Layers, feature counts, bounds, sources and licences of a bundle."""
+    from twin.city import City
+
+    summary = City.load(_bundle(name, bundle, build_dir)).info()
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=1))
+        return
+    typer.echo(f"{summary['name']}  ({summary['bundle']}, built {summary['built_at']})")
+    for layer in summary["layers"]:
+        b = ", ".join(f"{v:.4f}" for v in layer["bounds"] or [])
+        typer.echo(f"  {layer['name']:<20} {layer['features']:>7}  {layer['geometry']:<10} "
+                   f"[{b}]  {layer['source']}  {layer['attribution']}")
+    typer.echo("sources:")
+    for key, value in summary["sources"].items():
+        typer.echo(f"  {key}: {value}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Serve the twin over HTTP (settings from TWIN_* environment variables)."""
+    import uvicorn
+
+    Settings()  # fail early on bad settings
+    uvicorn.run("api:create_app", factory=True, host=host, port=port, workers=workers,
+                timeout_keep_alive=5, log_level="info")
+
+
+@app.command()
+def geocode(
+    file: Annotated[Path, typer.Argument(help="CSV file with an address column")],
+    column: Annotated[str, typer.Option(help="Address column")] = "address",
+    out: Annotated[Path | None, typer.Option(help="Output CSV (default: FILE.geocoded.csv)")] = None,
+    crs: Annotated[str, typer.Option(help="Output coordinates: wgs84|gcj02|bd09")] = "wgs84",
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Geocode a CSV of addresses with the embedded city's standard-address service."""
+    from twin.addresses import geocode_csv
+    from twin.city import City
+
+    target = out or file.with_suffix(".geocoded.csv")
+    geocode_csv(City.load(), file, column=column, out=target, crs=crs, progress=not quiet)
+    typer.echo(f"wrote {target}")
+
+
+def main() -> None:
+    """Entry point of the ``twin`` console script: clear errors, no tracebacks."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=True)
+    except (TwinError, LayerError) as exc:
+        _fail(str(exc))
+    except FileNotFoundError as exc:
+        _fail(str(exc))

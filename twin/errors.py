@@ -1,0 +1,23 @@
+"""Errors raised by the twin (build, load, settings)."""
+
+from __future__ import annotations
+
+from layers.errors import BundleError
+
+__all__ = ["TwinError", "BuildError", "SourceNotFound", "BundleError", "DatabaseError"]
+
+
+class TwinError(Exception):
+    """Base class of every twin error."""
+
+
+class BuildError(TwinError, RuntimeError):
+    """Building a city bundle failed."""
+
+
+class SourceNotFound(BuildError, FileNotFoundError):
+    """A source file for the build is missing or of an unsupported type."""
+
+
+class DatabaseError(TwinError, ConnectionError):
+    """The PostGIS database cannot be used (bad URL, unreachable, no postgis extension)."""

@@ -1,0 +1,224 @@
+"""The road network of a twin: from raw OSM graph to the routable, attributed graph.
+
+Steps (all offline):
+
+1. mark signalized OSM nodes (``highway=traffic_signals`` on the node, plus external
+   signal points within :data:`SIGNAL_SNAP_M` metres) so that simplification keeps them;
+2. simplify (osmnx) and consolidate the nodes of one junction within
+   :data:`JUNCTION_TOLERANCE_M` into one intersection, so that a dual-carriageway crossing
+   is one signalized intersection, not four;
+3. normalise edge attributes (one road class, an integer lane count, a name);
+4. impute speeds per road class (:data:`DEFAULT_SPEEDS_KPH`, OSM ``maxspeed`` where
+   tagged) and travel times.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pandas as pd
+import shapely
+
+__all__ = [
+    "DEFAULT_SPEEDS_KPH",
+    "DEFAULT_LANES",
+    "JUNCTION_TOLERANCE_M",
+    "SIGNAL_SNAP_M",
+    "prepare_drive_graph",
+    "graph_to_layers",
+    "layers_to_graph",
+    "signal_nodes",
+    "snap_points",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Free-flow urban speed by road class (km/h), used where OSM has no ``maxspeed``.
+DEFAULT_SPEEDS_KPH: dict[str, float] = {
+    "motorway": 80, "motorway_link": 50, "trunk": 60, "trunk_link": 40,
+    "primary": 50, "primary_link": 35, "secondary": 40, "secondary_link": 30,
+    "tertiary": 35, "tertiary_link": 25, "unclassified": 30, "residential": 25,
+    "living_street": 15, "service": 15, "road": 25,
+}
+#: Lanes per direction by road class where OSM has no ``lanes`` tag.
+DEFAULT_LANES: dict[str, int] = {
+    "motorway": 3, "trunk": 3, "primary": 2, "secondary": 2, "tertiary": 1,
+}
+_CLASS_ORDER = list(DEFAULT_SPEEDS_KPH)
+JUNCTION_TOLERANCE_M = 12.0
+SIGNAL_SNAP_M = 15.0
+
+
+def _first(value: object) -> object:
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _road_class(value: object) -> str:
+    values = value if isinstance(value, list) else [value]
+    known = [v for v in values if v in DEFAULT_SPEEDS_KPH]
+    if not known:
+        return "road"
+    return min(known, key=_CLASS_ORDER.index)
+
+
+def _lanes(value: object, road_class: str, oneway: bool) -> int:
+    values = value if isinstance(value, list) else [value]
+    parsed = []
+    for v in values:
+        try:
+            parsed.append(int(float(str(v).split(";")[0])))
+        except (TypeError, ValueError):
+            continue
+    if parsed:
+        total = max(parsed)
+        return max(1, total if oneway else total // 2 or 1)
+    return DEFAULT_LANES.get(road_class.replace("_link", ""), 1)
+
+
+def _name(value: object) -> str | None:
+    values = value if isinstance(value, list) else [value]
+    names = [v for v in values if isinstance(v, str) and v]
+    return names[0] if names else None
+
+
+def _mark_signals(graph: nx.MultiDiGraph, extra_signals: gpd.GeoDataFrame | None) -> int:
+    signal_nodes = {n for n, d in graph.nodes(data=True) if d.get("highway") == "traffic_signals"}
+    if extra_signals is not None and len(extra_signals):
+        nodes = ox.graph_to_gdfs(graph, edges=False)[["geometry"]]
+        utm = nodes.estimate_utm_crs()
+        nodes_m = nodes.to_crs(utm)
+        pts = extra_signals.to_crs(utm)[["geometry"]]
+        joined = gpd.sjoin_nearest(pts, nodes_m, max_distance=SIGNAL_SNAP_M, how="inner")
+        signal_nodes.update(joined["osmid"] if "osmid" in joined else joined["index_right"])
+    for n in signal_nodes:
+        graph.nodes[n]["signal"] = True
+    return len(signal_nodes)
+
+
+def prepare_drive_graph(
+    raw: nx.MultiDiGraph,
+    *,
+    extra_signals: gpd.GeoDataFrame | None = None,
+    consolidate: bool = True,
+) -> nx.MultiDiGraph:
+    """Turn a raw (unsimplified) OSM drive graph into the twin's road graph.
+
+    Parameters
+    ----------
+    raw : networkx.MultiDiGraph
+        From :func:`twin.osm.read_osm_drive_graph` (EPSG:4326).
+    extra_signals : geopandas.GeoDataFrame, optional
+        Signal points from another source, snapped to OSM nodes within
+        :data:`SIGNAL_SNAP_M` metres.
+    consolidate : bool
+        Merge the nodes of one junction into one intersection.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        Simplified graph in EPSG:4326; nodes with ``x``, ``y``, ``signal``,
+        ``street_count``; edges with ``length`` (m), ``highway`` (one class),
+        ``lanes`` (per direction), ``name``, ``oneway``, ``speed_kph``, ``travel_time`` (s)
+        and ``geometry``.
+    """
+    graph = raw.copy()
+    n_signals = _mark_signals(graph, extra_signals)
+    logger.info("marked %d signalized OSM nodes", n_signals)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        graph = ox.simplify_graph(graph, node_attrs_include=["signal"])
+        if consolidate:
+            projected = ox.project_graph(graph)
+            projected = ox.consolidate_intersections(
+                projected, tolerance=JUNCTION_TOLERANCE_M, rebuild_graph=True,
+                dead_ends=True, reconnect_edges=True,
+            )
+            graph = ox.project_graph(projected, to_latlong=True)
+    for _, data in graph.nodes(data=True):
+        data["signal"] = bool(data.get("signal", False))
+        data.pop("osmid_original", None)
+        data.pop("cluster", None)
+        if isinstance(data.get("highway"), list):
+            data["highway"] = "traffic_signals" if data["signal"] else _first(data["highway"])
+    for _, _, data in graph.edges(data=True):
+        road_class = _road_class(data.get("highway"))
+        oneway = bool(_first(data.get("oneway", False)))
+        data["highway"] = road_class
+        data["oneway"] = oneway
+        data["lanes"] = _lanes(data.get("lanes"), road_class, oneway)
+        data["name"] = _name(data.get("name"))
+        data["osmid"] = int(_first(data.get("osmid")) or 0)
+        data["maxspeed"] = _first(data.get("maxspeed"))
+        for key in ("u_original", "v_original", "reversed", "ref", "width", "bridge",
+                    "tunnel", "junction", "access", "service", "est_width", "area"):
+            data.pop(key, None)
+    graph = ox.add_edge_speeds(graph, hwy_speeds=DEFAULT_SPEEDS_KPH, fallback=25.0)
+    graph = ox.add_edge_travel_times(graph)
+    graph = nx.convert_node_labels_to_integers(graph, ordering="sorted")
+    graph.graph["crs"] = "epsg:4326"
+    return graph
+
+
+def graph_to_layers(graph: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Split the road graph into ``nodes`` and ``roads`` layers.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        From :func:`prepare_drive_graph`.
+
+    Returns
+    -------
+    nodes, roads : geopandas.GeoDataFrame
+        ``nodes`` indexed by ``osmid`` (node id); ``roads`` with a plain integer index
+        (the feature id) and ``u``, ``v``, ``key`` columns.
+    """
+    nodes, edges = ox.graph_to_gdfs(graph)
+    nodes = nodes[["x", "y", "signal", "street_count", "geometry"]].copy()
+    nodes["street_count"] = nodes["street_count"].fillna(0).astype(int)
+    nodes["signal"] = nodes["signal"].astype(bool)
+    edges = edges.reset_index()
+    keep = ["u", "v", "key", "osmid", "name", "highway", "lanes", "oneway", "maxspeed",
+            "speed_kph", "length", "travel_time", "geometry"]
+    roads = edges[[c for c in keep if c in edges.columns]].copy()
+    roads["maxspeed"] = roads["maxspeed"].astype("string")
+    roads["name"] = roads["name"].astype("string")
+    roads.index = pd.RangeIndex(len(roads), name="id")
+    return nodes, roads
+
+
+def layers_to_graph(nodes: gpd.GeoDataFrame, roads: gpd.GeoDataFrame) -> nx.MultiDiGraph:
+    """Rebuild the road graph from the ``nodes`` and ``roads`` layers.
+
+    Parameters
+    ----------
+    nodes, roads : geopandas.GeoDataFrame
+        As written by :func:`graph_to_layers`.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+    """
+    edges = roads.set_index(["u", "v", "key"])
+    edges = edges.assign(name=edges["name"].astype(object).where(edges["name"].notna(), None))
+    graph = ox.graph_from_gdfs(nodes, edges, graph_attrs={"crs": "epsg:4326"})
+    return graph
+
+
+def signal_nodes(graph: nx.MultiDiGraph) -> list[int]:
+    """Ids of the signalized intersections of ``graph``."""
+    return [n for n, d in graph.nodes(data=True) if d.get("signal")]
+
+
+def snap_points(graph: nx.MultiDiGraph, points: Iterable[shapely.Point]) -> np.ndarray:
+    """Nearest graph node of each point (haversine-free, via osmnx)."""
+    pts = list(points)
+    return np.asarray(ox.distance.nearest_nodes(graph, [p.x for p in pts], [p.y for p in pts]))

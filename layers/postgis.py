@@ -68,12 +68,15 @@ def connect(url: str, *, create_extension: bool = True) -> Engine:
         The server cannot be reached or refuses the login.
     """
     try:
-        engine = sa.create_engine(normalize_url(url), pool_pre_ping=True,
-                                  connect_args={"connect_timeout": 5})
+        parsed = sa.engine.make_url(normalize_url(url))
     except (sa.exc.ArgumentError, ValueError) as exc:
         raise StoreMisconfigured(f"bad database URL {_redact(url)!r}: {exc}") from None
-    if engine.dialect.name != "postgresql":
+    if parsed.get_backend_name() != "postgresql":
         raise StoreMisconfigured(f"not a PostgreSQL URL: {_redact(url)!r}")
+    try:
+        engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+        raise StoreMisconfigured(f"bad database URL {_redact(url)!r}: {exc}") from None
     try:
         with engine.connect() as conn:
             has = conn.execute(

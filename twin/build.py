@@ -211,7 +211,8 @@ def _core_steps(ctx: BuildContext, sources: dict[str, Path]) -> None:
     core_area = shapely.box(*bounds)
     home_grid = grid[grid.intersects(core_area)].copy()
     clipped = home_grid.geometry.intersection(core_area)
-    home_grid["area_share"] = clipped.area / home_grid.geometry.area
+    utm = roads.estimate_utm_crs()
+    home_grid["area_share"] = clipped.to_crs(utm).area / home_grid.geometry.to_crs(utm).area
     home_grid["geometry"] = clipped
     homes = synthetic.make_homes(roads, home_grid, seed=ctx.seed)
     _add_synthetic(reg, "homes", homes, "住宅街坊 Residential blocks (synthetic)")
@@ -245,6 +246,8 @@ def _load_step(spec: str) -> Callable[[BuildContext], None] | None:
 
 def _resolve_sources(osm: Path | None, sources_dir: Path) -> dict[str, Path]:
     if osm is not None:
+        if not Path(osm).is_file():
+            raise SourceNotFound(f"OSM file not found: {osm}")
         return {"osm": Path(osm)}
     found = {key: sources_dir / fname for key, fname in EMBEDDED_SOURCES.items()}
     missing = [str(p) for p in found.values() if not p.is_file()]

@@ -114,7 +114,8 @@ def prepare_drive_graph(
     Parameters
     ----------
     raw : networkx.MultiDiGraph
-        From :func:`twin.osm.read_osm_drive_graph` (EPSG:4326).
+        From :func:`twin.osm.read_osm_drive_graph` (EPSG:4326), or an already simplified
+        osmnx graph (e.g. loaded from GraphML), which is not simplified again.
     extra_signals : geopandas.GeoDataFrame, optional
         Signal points from another source, snapped to OSM nodes within
         :data:`SIGNAL_SNAP_M` metres.
@@ -134,7 +135,8 @@ def prepare_drive_graph(
     logger.info("marked %d signalized OSM nodes", n_signals)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        graph = ox.simplify_graph(graph, node_attrs_include=["signal"])
+        if not graph.graph.get("simplified", False):
+            graph = ox.simplify_graph(graph, node_attrs_include=["signal"])
         if consolidate:
             projected = ox.project_graph(graph)
             projected = ox.consolidate_intersections(
@@ -182,7 +184,7 @@ def graph_to_layers(graph: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDa
         (the feature id) and ``u``, ``v``, ``key`` columns.
     """
     nodes, edges = ox.graph_to_gdfs(graph)
-    nodes = nodes[["x", "y", "signal", "street_count", "geometry"]].copy()
+    nodes = nodes[["x", "y", "signal", "street_count", "geometry"]].sort_index()
     nodes["street_count"] = nodes["street_count"].fillna(0).astype(int)
     nodes["signal"] = nodes["signal"].astype(bool)
     edges = edges.reset_index()

@@ -1,0 +1,1 @@
+"""Routing library: road network model, path engine, signals, green wave, dispatch."""

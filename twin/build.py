@@ -59,7 +59,7 @@ EMBEDDED_SOURCES = {
 #: Domain build steps, ``module:function``, run in this order after the core steps.
 DOMAIN_STEPS = (
     "twin.addresses:build_step",
-    "twin.maps:build_step",
+    "twin.rasters:build_step",
     "twin.emergency:build_step",
     "twin.bikes:build_step",
     "twin.schools:build_step",

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from layers import errors as layer_errors
+from routing import errors as routing_errors
 from twin import errors as twin_errors
 
 __all__ = ["ERROR_STATUS", "status_for", "install_error_handlers"]
@@ -26,6 +27,13 @@ ERROR_STATUS: list[tuple[type[Exception], int]] = [
     (layer_errors.StoreUnavailable, 503),
     (layer_errors.StoreError, 503),
     (layer_errors.BundleError, 503),
+    (routing_errors.PointTooFar, 422),
+    (routing_errors.Unreachable, 422),
+    (routing_errors.InvalidVehicle, 400),
+    (routing_errors.InvalidRequest, 400),
+    (routing_errors.StationNotFound, 404),
+    (routing_errors.VehicleNotFound, 404),
+    (routing_errors.NodeNotFound, 404),
     (twin_errors.DatabaseError, 503),
     (twin_errors.SourceNotFound, 404),
     (twin_errors.TwinError, 500),

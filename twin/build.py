@@ -241,7 +241,7 @@ def _load_step(spec: str) -> Callable[[BuildContext], None] | None:
             logger.warning("build step %s is not available; skipped", spec)
             return None
         raise
-    return getattr(module, func)
+    return getattr(module, func, None)
 
 
 def _resolve_sources(osm: Path | None, sources_dir: Path) -> dict[str, Path]:

@@ -1,0 +1,211 @@
+"""Green wave (一路绿灯): signal priority plans along an emergency route.
+
+For a route and a departure time, the vehicle's arrival time at every signalized
+intersection is known from the emergency profile. For each such signal the planner
+gives the approach's phase a green window ``[arrival - lead, arrival + hold]``:
+
+* **lead** lets the queue standing ahead of the vehicle discharge before it arrives:
+  ``lead = LEAD_BASE_S + SATURATION_HEADWAY_S × queued vehicles per lane``, where the
+  queue is the arrivals of one red period on the approach's lanes (at
+  :data:`ARRIVALS_PER_LANE_PER_S`);
+* **hold** keeps green until the vehicle has cleared the junction.
+
+The action per signal is ``none`` (the normal plan is green over the whole window),
+``extend`` (the phase is green at the start of the window but would end before it closes:
+hold it), or ``early`` (bring the phase forward: the conflicting phase is cut to its minimum
+green and the approach turns green at the window start). After the window the controller
+recovers to the normal plan within :data:`RECOVERY_CYCLES` cycles (the shifted time is
+taken back from the served phase over that span).
+
+Without the plan, the vehicle waits at each red as the fixed-time plans dictate (the
+ETA without priority). Two vehicles needing one intersection in overlapping windows on
+different phases are resolved by :func:`resolve_conflicts`: the earlier-dispatched run
+keeps its window (first come, first served); the later one's window starts when the
+first clears, and its ETA grows by that wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from routing.engine import Path
+from routing.network import RoadNetwork
+
+__all__ = [
+    "LEAD_BASE_S",
+    "SATURATION_HEADWAY_S",
+    "ARRIVALS_PER_LANE_PER_S",
+    "HOLD_S",
+    "RECOVERY_CYCLES",
+    "SignalPriority",
+    "GreenWave",
+    "plan_green_wave",
+    "eta_without_priority",
+    "resolve_conflicts",
+    "queue_clearance_lead",
+]
+
+LEAD_BASE_S = 4.0
+SATURATION_HEADWAY_S = 2.0
+ARRIVALS_PER_LANE_PER_S = 0.1
+HOLD_S = 4.0
+RECOVERY_CYCLES = 2
+
+
+@dataclass
+class SignalPriority:
+    """The priority plan of one signal on the route (times in seconds after departure)."""
+
+    node: int
+    lon: float
+    lat: float
+    arrival_s: float
+    phase: str
+    green_start_s: float
+    green_end_s: float
+    action: str
+    lead_s: float
+    normal_wait_s: float
+    recovery_end_s: float
+    cycle_s: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class GreenWave:
+    """A route's green wave: the signal plans and both ETAs."""
+
+    signals: list[SignalPriority]
+    eta_s: float
+    eta_without_priority_s: float
+    depart_s: float
+    conflicts: list[dict]
+
+
+def queue_clearance_lead(red_s: float) -> float:
+    """Seconds of green needed before the vehicle arrives to discharge the queue of one red."""
+    queued_per_lane = ARRIVALS_PER_LANE_PER_S * red_s
+    return LEAD_BASE_S + SATURATION_HEADWAY_S * queued_per_lane
+
+
+def eta_without_priority(network: RoadNetwork, path: Path, depart_s: float) -> tuple[float, list[float]]:
+    """ETA when the vehicle waits at each red of the fixed-time plans.
+
+    Returns
+    -------
+    eta : float
+        Seconds from departure to arrival.
+    waits : list of float
+        Wait at each node of the path (0 where there is no signal).
+    """
+    t = depart_s
+    waits = [0.0]
+    for i, edge in enumerate(path.edges):
+        t += float(path.times[i + 1] - path.times[i])
+        node = int(network.node_ids[path.nodes[i + 1]])
+        plan = network.plans.get(node)
+        wait = 0.0
+        if plan is not None and i + 1 < len(path.nodes) - 1:
+            u = int(network.node_ids[path.nodes[i]])
+            wait = plan.wait_at(plan.phase_of(u, int(network.edge_key[edge])), t)
+        waits.append(wait)
+        t += wait
+    return t - depart_s, waits
+
+
+def plan_green_wave(network: RoadNetwork, path: Path, depart_s: float = 0.0) -> GreenWave:
+    """Priority plans for every signalized intersection on ``path``.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        The network with its signal plans.
+    path : Path
+        Route at the emergency profile without signal delays.
+    depart_s : float
+        Departure time on the plans' clock (seconds since midnight).
+
+    Returns
+    -------
+    GreenWave
+    """
+    signals = []
+    for i in range(1, len(path.nodes) - 1):
+        node = int(network.node_ids[path.nodes[i]])
+        plan = network.plans.get(node)
+        if plan is None:
+            continue
+        edge = path.edges[i - 1]
+        u = int(network.node_ids[path.nodes[i - 1]])
+        phase = plan.phase_of(u, int(network.edge_key[edge]))
+        arrival = depart_s + float(path.times[i])
+        red = plan.cycle_s - plan.phases[phase]["green_s"]
+        lead = queue_clearance_lead(red)
+        start, end = arrival - lead, arrival + HOLD_S
+        g_start, g_end = plan.green_window(phase, start)
+        if g_start <= start and g_end >= end:
+            action = "none"
+        elif g_start <= start < g_end:
+            action = "extend"
+        else:
+            action = "early"
+        signals.append(SignalPriority(
+            node=node, lon=float(network.xy[path.nodes[i], 0]),
+            lat=float(network.xy[path.nodes[i], 1]), arrival_s=arrival - depart_s,
+            phase=plan.phases[phase]["name"], green_start_s=start - depart_s,
+            green_end_s=end - depart_s, action=action, lead_s=lead,
+            normal_wait_s=plan.wait_at(phase, arrival),
+            recovery_end_s=end - depart_s + RECOVERY_CYCLES * plan.cycle_s,
+            cycle_s=plan.cycle_s))
+    eta_without, _ = eta_without_priority(network, path, depart_s)
+    return GreenWave(signals=signals, eta_s=path.duration_s,
+                     eta_without_priority_s=eta_without, depart_s=depart_s, conflicts=[])
+
+
+def _shift(sig: SignalPriority, seconds: float) -> None:
+    sig.arrival_s += seconds
+    sig.green_start_s += seconds
+    sig.green_end_s += seconds
+    sig.recovery_end_s += seconds
+
+
+def resolve_conflicts(new: GreenWave, new_id: str, active: dict[str, GreenWave]) -> GreenWave:
+    """Shift ``new``'s windows where they overlap an active run's on another phase.
+
+    The active (earlier-dispatched) runs keep their windows; at a contested signal the
+    new run's window starts when the earlier one ends, the delay propagates to every
+    later signal and to the ETA, and each conflict is reported.
+    """
+    delay = 0.0
+    conflicts = []
+    for sig in new.signals:
+        _shift(sig, delay)
+        for other_id, other in active.items():
+            if other_id == new_id:
+                continue
+            for o in other.signals:
+                if o.node != sig.node or o.phase == sig.phase:
+                    continue
+                a0 = new.depart_s + sig.green_start_s
+                a1 = new.depart_s + sig.green_end_s
+                b0 = other.depart_s + o.green_start_s
+                b1 = other.depart_s + o.green_end_s
+                if a0 < b1 and b0 < a1:
+                    shift = b1 - a0
+                    delay += shift
+                    _shift(sig, shift)
+                    conflicts.append({"node": sig.node, "with": other_id, "delay_s": round(shift, 1),
+                                      "rule": "first dispatched keeps its green window"})
+    new.eta_s += delay
+    new.conflicts = conflicts
+    return new
+
+
+def arrival_times(path: Path, depart_s: float) -> np.ndarray:
+    """Absolute arrival time at each node of ``path``."""
+    return depart_s + path.times

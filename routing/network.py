@@ -1,0 +1,230 @@
+"""The routable network: compact arrays (CSR) built once from the road graph."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.spatial import cKDTree
+
+from routing.errors import NodeNotFound, PointTooFar
+from routing.profiles import Profile
+
+__all__ = ["SignalPlan", "RoadNetwork", "MAX_SNAP_M", "expected_signal_delay"]
+
+MAX_SNAP_M = 300.0
+_EARTH_M_PER_DEG = 111_320.0
+
+
+@dataclass(frozen=True)
+class SignalPlan:
+    """A fixed-time plan: phases run in order from ``offset_s`` on the plan clock.
+
+    Attributes
+    ----------
+    node : int
+        Signalized node.
+    cycle_s, offset_s : float
+        Cycle length and offset.
+    phases : list of dict
+        ``{name, approaches: [[u, v, key]], green_s, yellow_s, all_red_s}``.
+    """
+
+    node: int
+    cycle_s: float
+    offset_s: float
+    phases: tuple[dict, ...]
+
+    def phase_of(self, u: int, key: int = 0) -> int:
+        """Index of the phase serving the approach from ``u`` (the main phase if none)."""
+        for i, phase in enumerate(self.phases):
+            for a in phase["approaches"]:
+                if a[0] == u and (len(a) < 3 or a[2] == key):
+                    return i
+        for i, phase in enumerate(self.phases):
+            if any(a[0] == u for a in phase["approaches"]):
+                return i
+        return 0
+
+    def phase_start(self, index: int) -> float:
+        """Start of phase ``index`` within the cycle (seconds after the offset)."""
+        start = 0.0
+        for phase in self.phases[:index]:
+            start += phase["green_s"] + phase["yellow_s"] + phase["all_red_s"]
+        return start
+
+    def green_window(self, index: int, t: float) -> tuple[float, float]:
+        """The green window of phase ``index`` that contains ``t`` or comes next."""
+        g = self.phases[index]["green_s"]
+        start = self.offset_s + self.phase_start(index)
+        k = math.floor((t - start) / self.cycle_s)
+        s = start + k * self.cycle_s
+        if t >= s + g:
+            s += self.cycle_s
+        return s, s + g
+
+    def wait_at(self, index: int, t: float) -> float:
+        """Seconds a vehicle arriving at ``t`` on phase ``index`` waits for green."""
+        s, _ = self.green_window(index, t)
+        return max(0.0, s - t)
+
+
+def expected_signal_delay(plan: SignalPlan, phase: int) -> float:
+    """Mean wait of random arrivals on a phase: ``(C - g)^2 / (2 C)`` (Webster, term 1)."""
+    red = plan.cycle_s - plan.phases[phase]["green_s"]
+    return red * red / (2.0 * plan.cycle_s)
+
+
+class RoadNetwork:
+    """Directed road network as numpy arrays, with a KD-tree for snapping.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        The twin's road graph (``length``, ``speed_kph``, ``highway``, ``lanes``, ``name``).
+    plans : mapping of int to SignalPlan, optional
+        Fixed-time plans of the signalized nodes.
+
+    Attributes
+    ----------
+    node_ids : numpy.ndarray
+        Graph node id of each index.
+    xy : numpy.ndarray
+        (n, 2) lon, lat.
+    edge_u, edge_v : numpy.ndarray
+        Node indices of each edge.
+    edge_key : numpy.ndarray
+        Multigraph key.
+    length, speed_kph : numpy.ndarray
+        Per edge.
+    road_class : numpy.ndarray of str
+        Per edge.
+    """
+
+    def __init__(self, graph: nx.MultiDiGraph, plans: Mapping[int, SignalPlan] | None = None):
+        self.node_ids = np.array(sorted(graph.nodes), dtype=np.int64)
+        self.index_of = {int(n): i for i, n in enumerate(self.node_ids)}
+        self.xy = np.array([[graph.nodes[n]["x"], graph.nodes[n]["y"]] for n in self.node_ids])
+        rows = list(graph.edges(keys=True, data=True))
+        self.edge_u = np.array([self.index_of[u] for u, _, _, _ in rows], dtype=np.int64)
+        self.edge_v = np.array([self.index_of[v] for _, v, _, _ in rows], dtype=np.int64)
+        self.edge_key = np.array([k for _, _, k, _ in rows], dtype=np.int64)
+        self.length = np.array([float(d["length"]) for *_, d in rows])
+        self.speed_kph = np.array([float(d.get("speed_kph", 30.0)) for *_, d in rows])
+        self.road_class = np.array([str(d.get("highway", "road")) for *_, d in rows])
+        self.lanes = np.array([int(d.get("lanes", 1) or 1) for *_, d in rows])
+        self.names = [d.get("name") if isinstance(d.get("name"), str) else None for *_, d in rows]
+        self.geometries = [d.get("geometry") for *_, d in rows]
+        self.plans: dict[int, SignalPlan] = dict(plans or {})
+        self.closed = np.zeros(len(rows), dtype=bool)
+        lat0 = math.radians(float(self.xy[:, 1].mean())) if len(self.xy) else 0.0
+        self._scale = np.array([_EARTH_M_PER_DEG * math.cos(lat0), 110_540.0])
+        self._tree = cKDTree(self.xy * self._scale)
+        self._signal_delay = self._edge_signal_delays()
+
+    @classmethod
+    def from_layers(cls, graph: nx.MultiDiGraph, signals: pd.DataFrame | None) -> RoadNetwork:
+        """Build from the graph and the ``signals`` layer (columns node, cycle_s, ...)."""
+        plans = {}
+        if signals is not None:
+            for row in signals.itertuples():
+                plans[int(row.node)] = SignalPlan(
+                    node=int(row.node), cycle_s=float(row.cycle_s), offset_s=float(row.offset_s),
+                    phases=tuple(json.loads(row.phases)))
+        return cls(graph, plans)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_ids)
+
+    def _edge_signal_delays(self) -> np.ndarray:
+        delay = np.zeros(len(self.edge_u))
+        for e in range(len(self.edge_u)):
+            plan = self.plans.get(int(self.node_ids[self.edge_v[e]]))
+            if plan is not None:
+                u = int(self.node_ids[self.edge_u[e]])
+                delay[e] = expected_signal_delay(plan, plan.phase_of(u, int(self.edge_key[e])))
+        return delay
+
+    def edge_times(self, profile: Profile) -> np.ndarray:
+        """Travel time (s) of every edge under ``profile`` (closed edges: +inf)."""
+        factors = np.array([profile.factors.get(c, 0.8) for c in self.road_class])
+        kph = self.speed_kph * factors
+        if profile.max_kph:
+            kph = np.minimum(kph, profile.max_kph)
+        times = self.length / np.maximum(kph, 1.0) * 3.6
+        if profile.signal_delay:
+            times = times + self._signal_delay
+        times = np.maximum(times, 1e-3)
+        times[self.closed] = np.inf
+        return times
+
+    def csr(self, weights: np.ndarray) -> tuple[sparse.csr_matrix, dict[tuple[int, int], int]]:
+        """CSR matrix of the cheapest edge per node pair, and pair -> edge index.
+
+        Parameters
+        ----------
+        weights : numpy.ndarray
+            Per-edge weight (``inf`` = closed).
+
+        Returns
+        -------
+        matrix : scipy.sparse.csr_matrix
+        best_edge : dict
+            ``(u_index, v_index) -> edge index`` of the edge the matrix uses.
+        """
+        ok = np.isfinite(weights)
+        frame = pd.DataFrame({"u": self.edge_u[ok], "v": self.edge_v[ok], "w": weights[ok],
+                              "e": np.flatnonzero(ok)})
+        best = frame.loc[frame.groupby(["u", "v"])["w"].idxmin()]
+        matrix = sparse.csr_matrix((best["w"].to_numpy(), (best["u"], best["v"])),
+                                   shape=(self.n_nodes, self.n_nodes))
+        pairs = dict(zip(zip(best["u"].tolist(), best["v"].tolist(), strict=True),
+                         best["e"].tolist(), strict=True))
+        return matrix, pairs
+
+    def snap(self, lon: float, lat: float, *, max_distance_m: float = MAX_SNAP_M) -> tuple[int, float]:
+        """Nearest node index to a point, and the distance in metres.
+
+        Raises
+        ------
+        PointTooFar
+            No node within ``max_distance_m``.
+        """
+        if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+            raise PointTooFar(f"invalid coordinates lon={lon}, lat={lat}")
+        dist, idx = self._tree.query(np.array([lon, lat]) * self._scale)
+        if dist > max_distance_m:
+            raise PointTooFar(
+                f"({lon:.6f}, {lat:.6f}) is {dist:.0f} m from the road network "
+                f"(limit {max_distance_m:.0f} m)")
+        return int(idx), float(dist)
+
+    def snap_many(self, lon: Iterable[float], lat: Iterable[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest node index and distance (m) of many points (no distance limit)."""
+        pts = np.column_stack([np.asarray(list(lon), float), np.asarray(list(lat), float)])
+        dist, idx = self._tree.query(pts * self._scale)
+        return np.asarray(idx, dtype=np.int64), np.asarray(dist)
+
+    def index(self, node_id: int) -> int:
+        """Index of a graph node id.
+
+        Raises
+        ------
+        NodeNotFound
+        """
+        try:
+            return self.index_of[int(node_id)]
+        except KeyError:
+            raise NodeNotFound(f"node {node_id} is not in the network") from None
+
+    def edges_between(self, u: int, v: int) -> list[int]:
+        """Edge indices from node index ``u`` to ``v``."""
+        return list(np.flatnonzero((self.edge_u == u) & (self.edge_v == v)))

@@ -1,0 +1,354 @@
+"""The routing service: routes, emergency runs with green waves, dispatch, coverage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from routing.engine import Path, PathEngine
+from routing.errors import (
+    InvalidRequest,
+    InvalidVehicle,
+    StationNotFound,
+    Unreachable,
+    VehicleNotFound,
+)
+from routing.greenwave import GreenWave, plan_green_wave, resolve_conflicts
+from routing.network import RoadNetwork
+from routing.profiles import VEHICLES, Profile, is_peak
+
+__all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN"]
+
+logger = logging.getLogger(__name__)
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+MAX_ISOCHRONE_MIN = 60.0
+#: A location: ``{"lon", "lat"}``, ``{"address"}``, ``{"station"}`` or ``{"node"}``.
+Location = dict[str, Any]
+
+
+@dataclass
+class EmergencyRun:
+    """An active emergency run (kept for position updates and conflict checks)."""
+
+    run_id: str
+    vehicle: str
+    destination: int
+    path: Path
+    wave: GreenWave
+    depart_s: float
+    depart_at: dt.datetime
+    history: list[dict] = field(default_factory=list)
+
+
+def _signal_payload(sig: dict) -> dict:
+    out: dict[str, Any] = {"id": sig.pop("node")}
+    for key, value in sig.items():
+        digits = 6 if key in ("lon", "lat") else 1
+        out[key] = round(value, digits) if isinstance(value, float) else value
+    return out
+
+
+def _clock_seconds(when: dt.datetime) -> float:
+    local = when.astimezone(LOCAL_TZ) if when.tzinfo else when.replace(tzinfo=LOCAL_TZ)
+    return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+
+
+class RoutingService:
+    """Routes, green waves, dispatch and coverage on one city's network.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        The network with its signal plans.
+    stations : geopandas.GeoDataFrame
+        Fire and ambulance stations: ``id``, ``name``, ``kind`` (fire|ambulance), points.
+    homes : geopandas.GeoDataFrame, optional
+        Residential blocks with ``households`` (for household coverage).
+    geocoder : callable, optional
+        ``text -> (lon, lat)`` for address locations (the address service).
+    """
+
+    def __init__(self, network: RoadNetwork, stations: gpd.GeoDataFrame, *,
+                 homes: gpd.GeoDataFrame | None = None,
+                 geocoder: Callable[[str], tuple[float, float]] | None = None) -> None:
+        self.network = network
+        self.stations = stations.reset_index(drop=True)
+        self.homes = homes
+        self.geocoder = geocoder
+        self._lock = threading.Lock()
+        self._runs: dict[str, EmergencyRun] = {}
+        self._ids = itertools.count(1)
+        self._engines: dict[tuple[str, bool, bool], PathEngine] = {}
+        idx, _ = network.snap_many(self.stations.geometry.x, self.stations.geometry.y)
+        self._station_nodes = dict(zip(self.stations["id"], idx.tolist(), strict=True))
+        if homes is not None and len(homes):
+            self._home_nodes, _ = network.snap_many(homes.geometry.x, homes.geometry.y)
+            self._households = homes["households"].to_numpy(dtype=float)
+        else:
+            self._home_nodes = np.zeros(0, dtype=np.int64)
+            self._households = np.zeros(0)
+
+    # -- engines -----------------------------------------------------------------
+    def engine(self, vehicle: str = "car", *, peak: bool = False,
+               green_wave: bool = True) -> PathEngine:
+        """The (cached) path engine of a vehicle type."""
+        if vehicle != "car" and vehicle not in VEHICLES:
+            raise InvalidVehicle(f"unknown vehicle {vehicle!r}; use one of car, "
+                                 f"{', '.join(VEHICLES)}")
+        key = (vehicle, peak, green_wave)
+        if key not in self._engines:
+            profile = (Profile.car(8.0 if peak else 11.0) if vehicle == "car"
+                       else Profile.emergency(vehicle, green_wave=green_wave))
+            self._engines[key] = PathEngine(self.network, profile)
+        return self._engines[key]
+
+    def _refresh(self) -> None:
+        for engine in self._engines.values():
+            engine.refresh()
+
+    # -- locations ---------------------------------------------------------------
+    def locate(self, location: Location) -> int:
+        """Node index of a location.
+
+        Raises
+        ------
+        InvalidRequest, PointTooFar, StationNotFound
+        """
+        if not isinstance(location, dict):
+            raise InvalidRequest("a location is an object with lon/lat, address, station or node")
+        if "station" in location:
+            return self.station_node(str(location["station"]))
+        if "node" in location:
+            return self.network.index(int(location["node"]))
+        if "address" in location:
+            if self.geocoder is None:
+                raise InvalidRequest("address locations need the address service")
+            lon, lat = self.geocoder(str(location["address"]))
+            return self.network.snap(lon, lat)[0]
+        if "lon" in location and "lat" in location:
+            try:
+                lon, lat = float(location["lon"]), float(location["lat"])
+            except (TypeError, ValueError):
+                raise InvalidRequest("lon and lat must be numbers") from None
+            return self.network.snap(lon, lat)[0]
+        raise InvalidRequest("a location needs lon+lat, address, station or node")
+
+    def station_node(self, station_id: str) -> int:
+        """Node index of a station."""
+        try:
+            return self._station_nodes[station_id]
+        except KeyError:
+            raise StationNotFound(f"unknown station {station_id!r}; known: "
+                                  f"{', '.join(self._station_nodes)}") from None
+
+    # -- routes ------------------------------------------------------------------
+    def _geojson(self, path: Path) -> dict:
+        net = self.network
+        coords: list[tuple[float, float]] = []
+        for e in path.edges:
+            geom = net.geometries[e]
+            pts = list(geom.coords) if geom is not None else [tuple(net.xy[net.edge_u[e]]),
+                                                              tuple(net.xy[net.edge_v[e]])]
+            coords.extend(pts if not coords else pts[1:])
+        if not coords:
+            coords = [tuple(net.xy[path.nodes[0]])] * 2
+        return {"type": "LineString", "coordinates": [list(c) for c in coords]}
+
+    def _roads(self, path: Path) -> list[str]:
+        names = [self.network.names[e] for e in path.edges]
+        return [n for n, _ in itertools.groupby(names) if n]
+
+    def route(self, origin: Location, destination: Location, *,
+              depart_at: dt.datetime | None = None) -> dict:
+        """Fastest route for normal traffic (pays expected signal delays).
+
+        Returns
+        -------
+        dict
+            ``geometry`` (GeoJSON), ``distance_m``, ``eta_s``, ``roads``, ``peak``.
+        """
+        when = depart_at or dt.datetime.now(LOCAL_TZ)
+        peak = is_peak(_clock_seconds(when) / 3600)
+        engine = self.engine("car", peak=peak)
+        path = engine.route(self.locate(origin), self.locate(destination))
+        return {"geometry": self._geojson(path), "distance_m": round(path.length_m, 1),
+                "eta_s": round(path.duration_s, 1), "roads": self._roads(path), "peak": peak}
+
+    def emergency_route(self, origin: Location, destination: Location, *,
+                        vehicle: str = "fire", depart_at: dt.datetime | None = None) -> dict:
+        """Emergency route with its green wave; registers the run for position updates.
+
+        Returns
+        -------
+        dict
+            ``id``, ``geometry``, ``distance_m``, ``eta_s`` (with priority),
+            ``eta_without_priority_s``, ``signals`` (per signal: id, lon, lat, arrival_s,
+            green_start_s, green_end_s, action, ...), ``conflicts``.
+        """
+        engine = self.engine(vehicle, green_wave=True)
+        src, dst = self.locate(origin), self.locate(destination)
+        when = depart_at or dt.datetime.now(LOCAL_TZ)
+        path = engine.route(src, dst)
+        with self._lock:
+            run_id = f"{vehicle}-{next(self._ids)}"
+            wave = plan_green_wave(self.network, path, _clock_seconds(when))
+            wave = resolve_conflicts(wave, run_id, {k: r.wave for k, r in self._runs.items()})
+            self._runs[run_id] = EmergencyRun(run_id, vehicle, dst, path, wave,
+                                              _clock_seconds(when), when)
+        return self._run_payload(run_id)
+
+    def _run_payload(self, run_id: str) -> dict:
+        run = self._runs[run_id]
+        return {
+            "id": run_id, "vehicle": run.vehicle,
+            "depart_at": run.depart_at.isoformat(),
+            "geometry": self._geojson(run.path), "distance_m": round(run.path.length_m, 1),
+            "eta_s": round(run.wave.eta_s, 1),
+            "eta_without_priority_s": round(run.wave.eta_without_priority_s, 1),
+            "signals": [_signal_payload(s.to_dict()) for s in run.wave.signals],
+            "conflicts": run.wave.conflicts, "roads": self._roads(run.path),
+        }
+
+    def update_position(self, run_id: str, lon: float, lat: float,
+                        at: dt.datetime | None = None) -> dict:
+        """Re-plan a run from a live position (vehicle id, lon/lat, time).
+
+        Raises
+        ------
+        VehicleNotFound, PointTooFar, Unreachable
+        """
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None:
+                raise VehicleNotFound(f"no active emergency run {run_id!r}")
+            src, _ = self.network.snap(lon, lat)
+            when = at or dt.datetime.now(LOCAL_TZ)
+            path = self.engine(run.vehicle).route(src, run.destination)
+            others = {k: r.wave for k, r in self._runs.items() if k != run_id}
+            wave = plan_green_wave(self.network, path, _clock_seconds(when))
+            run.wave = resolve_conflicts(wave, run_id, others)
+            run.path, run.depart_s, run.depart_at = path, _clock_seconds(when), when
+            run.history.append({"lon": lon, "lat": lat, "at": when.isoformat()})
+        return self._run_payload(run_id)
+
+    def finish(self, run_id: str) -> None:
+        """Forget a finished run."""
+        with self._lock:
+            if self._runs.pop(run_id, None) is None:
+                raise VehicleNotFound(f"no active emergency run {run_id!r}")
+
+    # -- dispatch and coverage ----------------------------------------------------
+    def _stations_of(self, vehicle: str) -> gpd.GeoDataFrame:
+        if vehicle not in VEHICLES:
+            raise InvalidVehicle(f"unknown vehicle {vehicle!r}; use one of {', '.join(VEHICLES)}")
+        return self.stations[self.stations["kind"] == vehicle]
+
+    def dispatch(self, incident: Location, *, vehicle: str = "fire", green_wave: bool = True,
+                 limit: int = 5) -> list[dict]:
+        """Stations ranked by ETA to an incident (one search on the reversed graph)."""
+        target = self.locate(incident)
+        stations = self._stations_of(vehicle)
+        nodes = np.array([self._station_nodes[s] for s in stations["id"]], dtype=np.int64)
+        with_gw = self.engine(vehicle, green_wave=True).many_to_one(target, nodes)
+        without = self.engine(vehicle, green_wave=False).many_to_one(target, nodes)
+        order = np.argsort(with_gw if green_wave else without, kind="stable")
+        ranked = []
+        for i in order[:limit]:
+            if not np.isfinite(with_gw[i]):
+                continue
+            row = stations.iloc[i]
+            ranked.append({"station": row["id"], "name": row["name"],
+                           "eta_s": round(float(with_gw[i]), 1),
+                           "eta_without_priority_s": round(float(without[i]), 1),
+                           "lon": row.geometry.x, "lat": row.geometry.y})
+        if not ranked:
+            raise Unreachable("no station can reach the incident")
+        return ranked
+
+    def isochrone(self, station_id: str, minutes: float, *, green_wave: bool = True) -> dict:
+        """Area a station reaches within ``minutes`` (GeoJSON polygon + stats)."""
+        if not 0 < minutes <= MAX_ISOCHRONE_MIN:
+            raise InvalidRequest(f"minutes must be in (0, {MAX_ISOCHRONE_MIN:.0f}]")
+        row = self.stations[self.stations["id"] == station_id]
+        if row.empty:
+            raise StationNotFound(f"unknown station {station_id!r}")
+        engine = self.engine(str(row["kind"].iloc[0]), green_wave=green_wave)
+        poly = engine.isochrone(self.station_node(station_id), minutes * 60)
+        return {"station": station_id, "minutes": minutes, "green_wave": green_wave,
+                "geometry": shapely.geometry.mapping(poly)}
+
+    def coverage(self, *, vehicle: str = "fire", minutes: float = 5.0,
+                 add_stations: Sequence[tuple[float, float]] = (),
+                 remove_stations: Sequence[str] = (),
+                 close_edges: Sequence[int] = ()) -> dict:
+        """Share of road length and households within ``minutes`` of any station.
+
+        Parameters
+        ----------
+        vehicle : str
+            ``fire`` or ``ambulance``.
+        minutes : float
+            Time budget.
+        add_stations : sequence of (lon, lat)
+            What-if: extra stations.
+        remove_stations : sequence of str
+            What-if: station ids taken out.
+        close_edges : sequence of int
+            What-if: closed road edges (indices of the ``roads`` layer).
+
+        Returns
+        -------
+        dict
+            ``with_green_wave`` and ``without_green_wave``, each with
+            ``road_length_share`` and ``household_share``; the stations used.
+        """
+        if not 0 < minutes <= MAX_ISOCHRONE_MIN:
+            raise InvalidRequest(f"minutes must be in (0, {MAX_ISOCHRONE_MIN:.0f}]")
+        stations = self._stations_of(vehicle)
+        unknown = set(remove_stations) - set(stations["id"])
+        if unknown:
+            raise StationNotFound(f"unknown stations: {', '.join(sorted(unknown))}")
+        nodes = [self._station_nodes[s] for s in stations["id"] if s not in set(remove_stations)]
+        nodes += [self.network.snap(lon, lat)[0] for lon, lat in add_stations]
+        closed = np.asarray(list(close_edges), dtype=np.int64)
+        if len(closed) and (closed.min() < 0 or closed.max() >= len(self.network.edge_u)):
+            raise InvalidRequest("closed edge index out of range")
+        saved = self.network.closed.copy()
+        try:
+            if len(closed):
+                self.network.closed[closed] = True
+                self._refresh()
+            result = {}
+            for label, gw in (("with_green_wave", True), ("without_green_wave", False)):
+                engine = self.engine(vehicle, green_wave=gw)
+                times = engine.multi_source(np.asarray(nodes, dtype=np.int64))
+                result[label] = self._coverage_shares(engine, times, minutes * 60)
+        finally:
+            if len(closed):
+                self.network.closed[:] = saved
+                self._refresh()
+        return {"vehicle": vehicle, "minutes": minutes, "stations": len(nodes), **result}
+
+    def _coverage_shares(self, engine: PathEngine, times: np.ndarray, budget: float) -> dict:
+        net = self.network
+        tu = times[net.edge_u]
+        w = engine.weights
+        frac = np.where(np.isfinite(tu) & np.isfinite(w), np.clip((budget - tu) / w, 0, 1), 0.0)
+        road_share = float((frac * net.length).sum() / net.length.sum())
+        if len(self._households):
+            reached = times[self._home_nodes] <= budget
+            hh_share = float(self._households[reached].sum() / self._households.sum())
+        else:
+            hh_share = float("nan")
+        return {"road_length_share": round(road_share, 4), "household_share": round(hh_share, 4)}

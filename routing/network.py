@@ -11,6 +11,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from routing.errors import NodeNotFound, PointTooFar
@@ -125,8 +126,24 @@ class RoadNetwork:
         self.closed = np.zeros(len(rows), dtype=bool)
         lat0 = math.radians(float(self.xy[:, 1].mean())) if len(self.xy) else 0.0
         self._scale = np.array([_EARTH_M_PER_DEG * math.cos(lat0), 110_540.0])
-        self._tree = cKDTree(self.xy * self._scale)
+        self.routable = self._largest_strong_component()
+        self._routable_idx = np.flatnonzero(self.routable)
+        self._tree = cKDTree(self.xy[self._routable_idx] * self._scale)
         self._signal_delay = self._edge_signal_delays()
+
+    def _largest_strong_component(self) -> np.ndarray:
+        """Mask of the nodes in the largest strongly connected component.
+
+        Locations snap only to these nodes, so that every snapped pair is mutually
+        reachable (one-way dead ends at the edge of an extract are not).
+        """
+        n = len(self.node_ids)
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        adj = sparse.csr_matrix((np.ones(len(self.edge_u)), (self.edge_u, self.edge_v)),
+                                shape=(n, n))
+        _, labels = connected_components(adj, directed=True, connection="strong")
+        return labels == np.bincount(labels).argmax()
 
     @classmethod
     def from_layers(cls, graph: nx.MultiDiGraph, signals: pd.DataFrame | None) -> RoadNetwork:
@@ -191,7 +208,7 @@ class RoadNetwork:
         return matrix, pairs
 
     def snap(self, lon: float, lat: float, *, max_distance_m: float = MAX_SNAP_M) -> tuple[int, float]:
-        """Nearest node index to a point, and the distance in metres.
+        """Nearest routable node index to a point, and the distance in metres.
 
         Raises
         ------
@@ -200,7 +217,8 @@ class RoadNetwork:
         """
         if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
             raise PointTooFar(f"invalid coordinates lon={lon}, lat={lat}")
-        dist, idx = self._tree.query(np.array([lon, lat]) * self._scale)
+        dist, pos = self._tree.query(np.array([lon, lat]) * self._scale)
+        idx = self._routable_idx[pos]
         if dist > max_distance_m:
             raise PointTooFar(
                 f"({lon:.6f}, {lat:.6f}) is {dist:.0f} m from the road network "
@@ -210,8 +228,8 @@ class RoadNetwork:
     def snap_many(self, lon: Iterable[float], lat: Iterable[float]) -> tuple[np.ndarray, np.ndarray]:
         """Nearest node index and distance (m) of many points (no distance limit)."""
         pts = np.column_stack([np.asarray(list(lon), float), np.asarray(list(lat), float)])
-        dist, idx = self._tree.query(pts * self._scale)
-        return np.asarray(idx, dtype=np.int64), np.asarray(dist)
+        dist, pos = self._tree.query(pts * self._scale)
+        return self._routable_idx[np.asarray(pos, dtype=np.int64)], np.asarray(dist)
 
     def index(self, node_id: int) -> int:
         """Index of a graph node id.

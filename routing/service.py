@@ -344,7 +344,9 @@ class RoutingService:
         net = self.network
         tu = times[net.edge_u]
         w = engine.weights
-        frac = np.where(np.isfinite(tu) & np.isfinite(w), np.clip((budget - tu) / w, 0, 1), 0.0)
+        ok = np.isfinite(tu) & np.isfinite(w)
+        frac = np.zeros(len(w))
+        frac[ok] = np.clip((budget - tu[ok]) / w[ok], 0, 1)
         road_share = float((frac * net.length).sum() / net.length.sum())
         if len(self._households):
             reached = times[self._home_nodes] <= budget

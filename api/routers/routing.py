@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import get_city
@@ -87,7 +88,7 @@ def post_emergency(body: EmergencyRequest, city: City = Depends(get_city)) -> di
 
 
 @router.post("/routes/emergency/{run_id}/position", summary="Re-plan from a live position")
-def post_position(run_id: Annotated[str, Field(max_length=64)], body: PositionUpdate,
+def post_position(run_id: Annotated[str, PathParam(max_length=64)], body: PositionUpdate,
                   city: City = Depends(get_city)) -> dict[str, Any]:
     """The run re-planned from the reported position."""
     return city.routing.update_position(run_id, body.lon, body.lat, body.at)

@@ -1,0 +1,129 @@
+"""Green wave, dispatch, coverage and what-if on the embedded city."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from routing.errors import InvalidVehicle, StationNotFound, VehicleNotFound
+from routing.service import LOCAL_TZ
+from twin import City
+
+DEPART = dt.datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ)
+INCIDENT = {"lon": 121.484, "lat": 31.238}
+
+
+def test_green_wave_plans_every_signal_on_the_route(city: City) -> None:
+    run = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
+    assert run["signals"], "route crosses signalized intersections"
+    signal_nodes = set(city.layers["signals"].data["node"])
+    arrivals = [s["arrival_s"] for s in run["signals"]]
+    assert arrivals == sorted(arrivals)
+    for sig in run["signals"]:
+        assert sig["id"] in signal_nodes
+        assert sig["green_start_s"] < sig["arrival_s"] < sig["green_end_s"]
+        assert sig["action"] in {"none", "extend", "early"}
+        if sig["normal_wait_s"] > 0:
+            assert sig["action"] != "none"
+        assert sig["recovery_end_s"] > sig["green_end_s"]
+    assert run["eta_s"] <= run["eta_without_priority_s"]
+    assert run["eta_s"] < arrivals[-1] + 600
+    city.routing.finish(run["id"])
+
+
+def test_eta_without_priority_counts_red_waits(city: City) -> None:
+    run = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
+    # up to the first signal both runs are identical; its red wait is the least extra time
+    first = run["signals"][0]
+    assert run["eta_without_priority_s"] >= run["eta_s"] + first["normal_wait_s"] - 0.1
+    # a route through no red light at all would have equal ETAs
+    assert run["eta_without_priority_s"] > run["eta_s"]
+    city.routing.finish(run["id"])
+
+
+def test_position_update_replans(city: City) -> None:
+    run = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
+    coords = run["geometry"]["coordinates"]
+    lon, lat = coords[len(coords) // 2]
+    later = DEPART + dt.timedelta(seconds=run["eta_s"] / 2)
+    again = city.routing.update_position(run["id"], lon, lat, later)
+    assert again["id"] == run["id"]
+    assert again["distance_m"] < run["distance_m"]
+    assert again["eta_s"] < run["eta_s"]
+    city.routing.finish(run["id"])
+    with pytest.raises(VehicleNotFound):
+        city.routing.update_position(run["id"], lon, lat, later)
+
+
+def test_two_vehicles_at_one_intersection_are_resolved(city: City) -> None:
+    first = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
+    windows = {s["id"]: s for s in first["signals"]}
+    second = None
+    # find another station whose run crosses one of the first run's signals on another phase,
+    # then time its departure so that both arrive there together
+    for station in ("A1", "A2", "F2", "F3"):
+        vehicle = "ambulance" if station[0] == "A" else "fire"
+        for target in first["signals"]:
+            probe = city.routing.emergency_route(
+                {"station": station}, {"lon": target["lon"], "lat": target["lat"]},
+                vehicle=vehicle, depart_at=DEPART)
+            city.routing.finish(probe["id"])
+            shared = [s for s in probe["signals"]
+                      if s["id"] in windows and s["phase"] != windows[s["id"]]["phase"]]
+            if not shared:
+                continue
+            sig = shared[0]
+            shift = windows[sig["id"]]["arrival_s"] - sig["arrival_s"]
+            second = city.routing.emergency_route(
+                {"station": station}, {"lon": target["lon"], "lat": target["lat"]},
+                vehicle=vehicle, depart_at=DEPART + dt.timedelta(seconds=shift))
+            break
+        if second is not None:
+            break
+    try:
+        assert second is not None, "some station's run crosses the first run on another phase"
+        assert second["conflicts"], "simultaneous arrivals on different phases conflict"
+        assert all(c["with"] == first["id"] and c["delay_s"] > 0 for c in second["conflicts"])
+        assert "first dispatched" in second["conflicts"][0]["rule"]
+    finally:
+        city.routing.finish(first["id"])
+        if second is not None:
+            city.routing.finish(second["id"])
+
+
+def test_dispatch_ranks_by_eta(city: City) -> None:
+    ranked = city.routing.dispatch(INCIDENT, vehicle="fire")
+    etas = [r["eta_s"] for r in ranked]
+    assert etas == sorted(etas) and len(ranked) == 3
+    assert all(r["eta_s"] <= r["eta_without_priority_s"] for r in ranked)
+    best = ranked[0]["station"]
+    direct = city.routing.emergency_route({"station": best}, INCIDENT, depart_at=DEPART)
+    assert direct["eta_s"] == pytest.approx(ranked[0]["eta_s"], abs=0.2)
+    city.routing.finish(direct["id"])
+    with pytest.raises(InvalidVehicle):
+        city.routing.dispatch(INCIDENT, vehicle="tank")
+
+
+def test_coverage_and_what_if(city: City) -> None:
+    base = city.routing.coverage(minutes=3)
+    more = city.routing.coverage(minutes=5)
+    for key in ("road_length_share", "household_share"):
+        assert 0 < base["with_green_wave"][key] <= more["with_green_wave"][key] <= 1
+        assert base["without_green_wave"][key] <= base["with_green_wave"][key]
+    fewer = city.routing.coverage(minutes=3, remove_stations=["F1"])
+    assert fewer["with_green_wave"]["road_length_share"] < base["with_green_wave"][
+        "road_length_share"]
+    added = city.routing.coverage(minutes=3, add_stations=[(121.484, 31.238)])
+    assert added["with_green_wave"]["road_length_share"] > base["with_green_wave"][
+        "road_length_share"]
+    roads = city.layers["roads"].data
+    busiest = list(np.flatnonzero(roads["highway"].isin(["primary", "trunk"]).to_numpy()))
+    closed = city.routing.coverage(minutes=3, close_edges=busiest)
+    assert closed["with_green_wave"]["road_length_share"] < base["with_green_wave"][
+        "road_length_share"]
+    # closures are undone after the what-if
+    assert city.routing.coverage(minutes=3) == base
+    with pytest.raises(StationNotFound):
+        city.routing.coverage(remove_stations=["nope"])

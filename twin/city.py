@@ -13,10 +13,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import networkx as nx
+import shapely
 
 from layers import embedded
+from layers.queries import Query
+from layers.raster import RasterStore
 from layers.registry import LayerRegistry
+from layers.service import LayerService
 from twin.bundle import Manifest, read_manifest
 from twin.roads import layers_to_graph
 from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY
@@ -130,6 +135,59 @@ class City:
         cache = Path(cache_dir)
         cache.mkdir(parents=True, exist_ok=True)
         return cls(name, layers, bundle_dir=cache, database_url=url)
+
+    @cached_property
+    def layer_service(self) -> LayerService:
+        """Queries, versioned edits and tiles over :attr:`layers` (edits logged durably)."""
+        return LayerService(self.layers, edits_dir=self.edits_dir)
+
+    @cached_property
+    def rasters(self) -> RasterStore:
+        """Raster layers of the bundle (population density, fire travel time)."""
+        return RasterStore(self.bundle_dir / "rasters")
+
+    @property
+    def edits_dir(self) -> Path:
+        """Where edits are logged: beside the bundle, so a rebuild keeps them."""
+        return self.bundle_dir.parent / f"{self.bundle_dir.name}.edits"
+
+    def features(
+        self, layer: str, *, bbox: tuple[float, float, float, float] | None = None,
+        point: tuple[float, float] | None = None, radius_m: float | None = None,
+        polygon: shapely.Geometry | None = None, where: dict[str, str] | None = None,
+        as_of: str | None = None, limit: int = 10_000, offset: int = 0,
+    ) -> gpd.GeoDataFrame:
+        """Features of a layer intersecting a bbox / point+radius / polygon, filtered.
+
+        Parameters
+        ----------
+        layer : str
+            Layer name.
+        bbox : tuple, optional
+            ``(minx, miny, maxx, maxy)`` in WGS84.
+        point, radius_m : optional
+            ``(lon, lat)`` and a radius in metres.
+        polygon : shapely geometry, optional
+            Intersecting features.
+        where : dict, optional
+            Property equality filters.
+        as_of : str, optional
+            ISO time: the layer as it was then.
+        limit, offset : int
+            Paging.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+
+        Examples
+        --------
+        >>> city.features("pois", point=(121.4737, 31.2304), radius_m=300)  # doctest: +SKIP
+        """
+        query = Query(bbox=bbox, point=point, radius_m=radius_m, polygon=polygon,
+                      filters={k: str(v) for k, v in (where or {}).items()}, limit=limit,
+                      offset=offset)
+        return self.layer_service.query(layer, query, as_of=as_of)
 
     @cached_property
     def graph(self) -> nx.MultiDiGraph:

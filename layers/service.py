@@ -1,0 +1,189 @@
+"""The layer service: queries, versioned edits and tiles over a layer registry."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import morecantile
+
+from layers.errors import FeatureNotFound, InvalidQuery, LayerNotFound
+from layers.queries import Query, feature_json, run_query, to_feature_collection
+from layers.registry import LayerInfo, LayerRegistry
+from layers.tiles import TMS, ProjectedLayer, TileCache, check_tile, encode_tile
+from layers.versions import Change, LayerEditor, parse_time
+
+__all__ = ["LayerService", "Tile", "MAX_COMPOSITE"]
+
+MAX_COMPOSITE = 8
+
+
+class Tile:
+    """An encoded tile with its ETag."""
+
+    __slots__ = ("data", "etag")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.etag = '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
+
+
+class LayerService:
+    """Queries, edits and vector tiles of a city's layers.
+
+    Parameters
+    ----------
+    registry : LayerRegistry
+        The layers.
+    edits_dir : Path, optional
+        Where each layer's change log lives (``<edits_dir>/<layer>.jsonl``).
+    """
+
+    def __init__(self, registry: LayerRegistry, *, edits_dir: Path | None = None) -> None:
+        self.registry = registry
+        self.edits_dir = edits_dir
+        self.cache = TileCache()
+        self._editors: dict[str, LayerEditor] = {}
+        self._projected: dict[str, ProjectedLayer] = {}
+        self._lock = threading.Lock()
+        if edits_dir is not None and edits_dir.is_dir():
+            for log in edits_dir.glob("*.jsonl"):
+                if log.stem in registry:
+                    self.editor(log.stem)
+
+    # -- layers --------------------------------------------------------------------
+    def info(self, name: str) -> LayerInfo:
+        """Metadata of a layer (:class:`LayerNotFound` if unknown)."""
+        return self.registry[name].info
+
+    def editor(self, name: str) -> LayerEditor:
+        """The (lazily opened) editor of a layer."""
+        with self._lock:
+            if name not in self._editors:
+                log = self.edits_dir / f"{name}.jsonl" if self.edits_dir else None
+                self._editors[name] = LayerEditor(self.registry[name], log)
+            return self._editors[name]
+
+    def data(self, name: str, *, as_of: str | None = None) -> gpd.GeoDataFrame:
+        """A layer's features, now or as of a time."""
+        layer = self.registry[name]
+        if as_of is None:
+            return layer.data
+        return self.editor(name).as_of(as_of)
+
+    # -- queries ---------------------------------------------------------------------
+    def features(self, name: str, query: Query, *, as_of: str | None = None) -> dict[str, Any]:
+        """A paged GeoJSON FeatureCollection of the matching features."""
+        page, total = run_query(self.data(name, as_of=as_of), query)
+        return to_feature_collection(page, total, limit=query.limit, offset=query.offset)
+
+    def query(self, name: str, query: Query, *, as_of: str | None = None) -> gpd.GeoDataFrame:
+        """The matching features as a GeoDataFrame (one page)."""
+        return run_query(self.data(name, as_of=as_of), query)[0]
+
+    def feature(self, name: str, fid: str, *, as_of: str | None = None) -> dict[str, Any]:
+        """One feature as GeoJSON, with its version."""
+        data = self.data(name, as_of=as_of)
+        key: Any = fid
+        if key not in data.index and fid.lstrip("-").isdigit():
+            key = int(fid)
+        if key not in data.index:
+            raise FeatureNotFound(f"no feature {fid!r} in layer {name!r}")
+        feature = feature_json(key, data.loc[key], data.geometry.name)
+        feature["properties"]["_version"] = self.editor(name).feature_version(key)
+        return feature
+
+    # -- edits ------------------------------------------------------------------------
+    def _edited(self, name: str, change: Change) -> Change:
+        self.cache.invalidate(name)
+        with self._lock:
+            self._projected.pop(name, None)
+        return change
+
+    def create(self, name: str, feature: dict[str, Any]) -> Change:
+        """Add a GeoJSON feature."""
+        if not isinstance(feature, dict):
+            raise InvalidQuery("body must be a GeoJSON Feature")
+        return self._edited(name, self.editor(name).create(feature.get("properties") or {},
+                                                           feature.get("geometry")))
+
+    def update(self, name: str, fid: str, feature: dict[str, Any], *, version: int) -> Change:
+        """Patch a feature's properties and/or geometry at ``version``."""
+        return self._edited(name, self.editor(name).update(
+            fid, expected_version=version, properties=feature.get("properties") or {},
+            geometry=feature.get("geometry")))
+
+    def delete(self, name: str, fid: str, *, version: int) -> Change:
+        """Delete a feature at ``version``."""
+        return self._edited(name, self.editor(name).delete(fid, expected_version=version))
+
+    def changes(self, name: str, since: str | None = None) -> list[Change]:
+        """Changes of a layer since a time."""
+        self.registry[name]
+        return self.editor(name).changes_since(since)
+
+    # -- tiles ----------------------------------------------------------------------
+    def _projected_layer(self, name: str) -> ProjectedLayer:
+        layer = self.registry[name]
+        with self._lock:
+            cached = self._projected.get(name)
+            if cached is None or cached.version != layer.info.version:
+                cached = ProjectedLayer.from_gdf(name, layer.data, layer.info.version)
+                self._projected[name] = cached
+            return cached
+
+    def tile(self, names: Sequence[str], z: int, x: int, y: int, *,
+             as_of: str | None = None) -> Tile:
+        """An MVT tile of one or more layers (composite), cached by layer versions.
+
+        Raises
+        ------
+        LayerNotFound, TileOutOfRange
+        """
+        if not names or len(names) > MAX_COMPOSITE:
+            raise InvalidQuery(f"a tile holds 1 to {MAX_COMPOSITE} layers")
+        infos = [self.info(n) for n in names]
+        if any(i.bounds is None for i in infos):
+            bad = [i.name for i in infos if i.bounds is None]
+            raise LayerNotFound(f"layers without geometry cannot be tiled: {', '.join(bad)}")
+        check_tile(z, x, y)
+        when = parse_time(as_of).isoformat() if as_of else None
+        versions = tuple(self.editor(n).version_as_of(when) if when else i.version
+                         for n, i in zip(names, infos, strict=True))
+        key = (tuple(names), versions, z, x, y)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return Tile(cached)
+        if when:
+            layers = [ProjectedLayer.from_gdf(n, self.editor(n).as_of(when), v)
+                      for n, v in zip(names, versions, strict=True)]
+        else:
+            layers = [self._projected_layer(n) for n in names]
+        data = encode_tile(layers, z, x, y)
+        self.cache.put(key, data)
+        return Tile(data)
+
+    def in_bounds(self, names: Sequence[str], z: int, x: int, y: int) -> bool:
+        """Whether the tile touches any of the layers' bounds (buffered by one tile)."""
+        b = TMS.bounds(morecantile.Tile(x, y, z))
+        for n in names:
+            info = self.info(n)
+            if info.bounds is None:
+                continue
+            minx, miny, maxx, maxy = info.bounds
+            if b.left <= maxx and b.right >= minx and b.bottom <= maxy and b.top >= miny:
+                return True
+        return False
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.registry
+
+    def require(self, name: str) -> None:
+        """Raise :class:`LayerNotFound` unless ``name`` is a layer."""
+        if name not in self.registry:
+            raise LayerNotFound(f"unknown layer {name!r}; known layers: "
+                                f"{', '.join(sorted(self.registry))}")

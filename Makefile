@@ -33,12 +33,14 @@ serve: build
 
 run: serve
 
-# Debian packages the tests use: PostgreSQL + PostGIS, and Chromium for the web-map test.
+# Debian packages the tests use: PostgreSQL + PostGIS, and Chromium (+ a CJK font) for
+# the web-map test in a real browser.
 system-deps:
 	scripts/pgtest.sh install
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || [ ! -d /usr/share/fonts/truetype/wqy ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
-	    apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
 	  else echo "chromium missing: the browser test will fail (apt-get install chromium)"; fi; \
 	fi
 

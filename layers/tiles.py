@@ -66,6 +66,7 @@ class ProjectedLayer:
     name: str
     version: int
     geoms: np.ndarray
+    fids: np.ndarray
     props: pd.DataFrame
     tree: shapely.STRtree
 
@@ -75,8 +76,10 @@ class ProjectedLayer:
         gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
         geoms = gdf.geometry.to_crs(3857).to_numpy()
         props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-        props.insert(0, "id", gdf.index.to_numpy())
-        return cls(name, version, geoms, props.reset_index(drop=True), shapely.STRtree(geoms))
+        if "id" not in props.columns:
+            props.insert(0, "id", gdf.index.to_numpy())
+        return cls(name, version, geoms, gdf.index.to_numpy(), props.reset_index(drop=True),
+                   shapely.STRtree(geoms))
 
 
 def _clean(value: object) -> object:
@@ -117,14 +120,15 @@ def _layer_features(layer: ProjectedLayer, bounds: tuple[float, float, float, fl
     rows = layer.props.iloc[hits]
     columns = list(rows.columns)
     features = []
-    for geom, values in zip(tiled, rows.itertuples(index=False, name=None), strict=True):
+    fids = layer.fids[hits]
+    for geom, fid, values in zip(tiled, fids, rows.itertuples(index=False, name=None), strict=True):
         if geom is None or geom.is_empty:
             continue
         if geom.geom_type in ("Polygon", "MultiPolygon") and geom.area == 0:
             continue
         props = {k: v for k, v in ((c, _clean(v)) for c, v in zip(columns, values, strict=True))
                  if v is not None}
-        features.append({"geometry": geom, "properties": props, "id": _feature_id(props["id"])})
+        features.append({"geometry": geom, "properties": props, "id": _feature_id(_clean(fid))})
     return features
 
 

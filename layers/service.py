@@ -10,8 +10,10 @@ from typing import Any
 
 import geopandas as gpd
 import morecantile
+from sqlalchemy.engine import Engine
 
 from layers.errors import FeatureNotFound, InvalidQuery, LayerNotFound
+from layers.postgis_tiles import postgis_tile
 from layers.queries import Query, feature_json, run_query, to_feature_collection
 from layers.registry import LayerInfo, LayerRegistry
 from layers.tiles import TMS, ProjectedLayer, TileCache, check_tile, encode_tile
@@ -41,11 +43,15 @@ class LayerService:
         The layers.
     edits_dir : Path, optional
         Where each layer's change log lives (``<edits_dir>/<layer>.jsonl``).
+    postgis : (Engine, schema), optional
+        Serve tiles of unedited layers with PostGIS ``ST_AsMVT`` (a twin on PostGIS).
     """
 
-    def __init__(self, registry: LayerRegistry, *, edits_dir: Path | None = None) -> None:
+    def __init__(self, registry: LayerRegistry, *, edits_dir: Path | None = None,
+                 postgis: tuple[Engine, str] | None = None) -> None:
         self.registry = registry
         self.edits_dir = edits_dir
+        self.postgis = postgis
         self.cache = TileCache()
         self._editors: dict[str, LayerEditor] = {}
         self._projected: dict[str, ProjectedLayer] = {}
@@ -158,12 +164,16 @@ class LayerService:
         cached = self.cache.get(key)
         if cached is not None:
             return Tile(cached)
-        if when:
+        edited = any(self.editor(n).changes for n in names)
+        if self.postgis is not None and not when and not edited:
+            engine, schema = self.postgis
+            data = postgis_tile(engine, schema, infos, z, x, y)
+        elif when:
             layers = [ProjectedLayer.from_gdf(n, self.editor(n).as_of(when), v)
                       for n, v in zip(names, versions, strict=True)]
+            data = encode_tile(layers, z, x, y)
         else:
-            layers = [self._projected_layer(n) for n in names]
-        data = encode_tile(layers, z, x, y)
+            data = encode_tile([self._projected_layer(n) for n in names], z, x, y)
         self.cache.put(key, data)
         return Tile(data)
 

@@ -60,12 +60,14 @@ class City:
     def __init__(
         self, name: str, layers: LayerRegistry, *, bundle_dir: Path,
         manifest: Manifest | None = None, database_url: str | None = None,
+        database_schema: str = "twin",
     ) -> None:
         self.name = name
         self.layers = layers
         self.bundle_dir = bundle_dir
         self.manifest = manifest
         self.database_url = database_url
+        self.database_schema = database_schema
 
     def __repr__(self) -> str:
         return f"City({self.name!r}, layers={list(self.layers)})"
@@ -134,12 +136,17 @@ class City:
             cache_dir = DEFAULT_BUILD_DIR / f"{name}-postgis-{digest}"
         cache = Path(cache_dir)
         cache.mkdir(parents=True, exist_ok=True)
-        return cls(name, layers, bundle_dir=cache, database_url=url)
+        return cls(name, layers, bundle_dir=cache, database_url=url, database_schema=schema)
 
     @cached_property
     def layer_service(self) -> LayerService:
         """Queries, versioned edits and tiles over :attr:`layers` (edits logged durably)."""
-        return LayerService(self.layers, edits_dir=self.edits_dir)
+        postgis = None
+        if self.database_url:
+            from layers.postgis import connect
+
+            postgis = (connect(self.database_url, create_extension=False), self.database_schema)
+        return LayerService(self.layers, edits_dir=self.edits_dir, postgis=postgis)
 
     @cached_property
     def rasters(self) -> RasterStore:

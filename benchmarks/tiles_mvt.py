@@ -1,0 +1,133 @@
+"""MVT generation: the embedded path vs PostGIS ``ST_AsMVT`` on the same tiles and data.
+
+Also measures cached tiles over HTTP on loopback (uvicorn, 2 workers) with a bounded
+asyncio load generator. Needs a PostGIS URL in ``TWIN_TEST_DATABASE_URL`` (or starts a
+throwaway cluster with scripts/pgtest.sh).
+
+    .venv/bin/python benchmarks/tiles_mvt.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from layers.postgis import connect
+from layers.postgis_tiles import postgis_tile
+from layers.tiles import TMS, ProjectedLayer, encode_tile
+from twin import City
+from twin.database import write_city_layers
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tile_list(city: City) -> list:
+    minx, miny, maxx, maxy = city.layers["roads"].info.bounds
+    tiles = []
+    for z in range(12, 17):
+        tiles.extend(TMS.tiles(minx, miny, maxx, maxy, [z]))
+    return tiles
+
+
+def timed(fn, tiles) -> list[float]:  # noqa: ANN001
+    out = []
+    for t in tiles:
+        s = time.perf_counter()
+        fn(t)
+        out.append((time.perf_counter() - s) * 1000)
+    return out
+
+
+def row(name: str, ms: list[float]) -> str:
+    p50 = statistics.median(ms)
+    p99 = sorted(ms)[int(0.99 * (len(ms) - 1))]
+    return f"| {name} | {len(ms) / (sum(ms) / 1000):.0f} | {p50:.2f} | {p99:.2f} |"
+
+
+async def http_load(base: str, urls: list[str], seconds: float, concurrency: int) -> tuple[int, int, list[float]]:
+    lat: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        async def worker(k: int) -> None:
+            nonlocal errors
+            i = k
+            while time.perf_counter() < deadline:
+                s = time.perf_counter()
+                r = await client.get(urls[i % len(urls)])
+                lat.append((time.perf_counter() - s) * 1000)
+                if r.status_code not in (200, 204):
+                    errors += 1
+                i += concurrency
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    return len(lat), errors, lat
+
+
+def main() -> None:
+    city = City.load()
+    url = os.environ.get("TWIN_TEST_DATABASE_URL")
+    pgdir = None
+    if not url:
+        pgdir = tempfile.mkdtemp(prefix="citytwin-pg.")
+        url = subprocess.run([str(REPO / "scripts/pgtest.sh"), "start", pgdir], check=True,
+                             capture_output=True, text=True).stdout.strip()
+    try:
+        write_city_layers(url, city.name, city.layers, schema="bench")
+        engine = connect(url)
+        tiles = tile_list(city)
+        print(f"{len(tiles)} tiles, z12-z16 over the embedded city\n")
+        print("| path | tiles/s | p50 ms | p99 ms |")
+        print("|---|---|---|---|")
+        for names in (["roads"], ["pois"], ["roads", "pois"]):
+            infos = [city.layers[n].info for n in names]
+            projected = [ProjectedLayer.from_gdf(n, city.layers[n].data, 1) for n in names]
+            ours = timed(lambda t: encode_tile(projected, t.z, t.x, t.y), tiles)
+            theirs = timed(lambda t: postgis_tile(engine, "bench", infos, t.z, t.x, t.y), tiles)
+            label = ",".join(names)
+            print(row(f"embedded {label}", ours))
+            print(row(f"PostGIS ST_AsMVT {label}", theirs))
+            print(f"| ratio embedded/PostGIS (p50) {label} | | "
+                  f"{statistics.median(theirs) / statistics.median(ours):.2f}x faster | |")
+        engine.dispose()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api:create_app", "--factory",
+                                   "--port", str(port), "--workers", "2", "--log-level",
+                                   "warning"], cwd=REPO)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(120):
+                try:
+                    httpx.get(base + "/health", timeout=2)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            urls = [f"/tiles/roads,pois/{t.z}/{t.x}/{t.y}.mvt" for t in tiles]
+            asyncio.run(http_load(base, urls, 3, 8))  # warm both workers' caches
+            n, errors, lat = asyncio.run(http_load(base, urls, 10, 32))
+            print("\n| cached tiles over HTTP (2 workers, 32 clients, 10 s) | value |")
+            print("|---|---|")
+            print(f"| requests/s | {n / 10:.0f} |")
+            print(f"| p50 / p99 ms | {statistics.median(lat):.1f} / "
+                  f"{sorted(lat)[int(0.99 * (len(lat) - 1))]:.1f} |")
+            print(f"| errors | {errors} |")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    finally:
+        if pgdir:
+            subprocess.run([str(REPO / "scripts/pgtest.sh"), "stop", pgdir], check=False)
+
+
+if __name__ == "__main__":
+    main()

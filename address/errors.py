@@ -1,0 +1,44 @@
+"""Errors raised by the standard-address service."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AddressError",
+    "InvalidAddress",
+    "AddressNotFound",
+    "CodeNotFound",
+    "AddressVersionConflict",
+    "InvalidCoordinates",
+]
+
+
+class AddressError(Exception):
+    """Base class of every address error."""
+
+
+class InvalidAddress(AddressError, ValueError):
+    """The text is empty, too long, or has no address content."""
+
+
+class AddressNotFound(AddressError, LookupError):
+    """No standard address matches; ``candidates`` holds the nearest ones, if any."""
+
+    def __init__(self, message: str, *, candidates: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.candidates = candidates or []
+
+
+class CodeNotFound(AddressError, LookupError):
+    """No standard address has that code."""
+
+
+class AddressVersionConflict(AddressError, RuntimeError):
+    """An edit was based on a version that is no longer current."""
+
+    def __init__(self, message: str, *, current_version: int | None = None) -> None:
+        super().__init__(message)
+        self.current_version = current_version
+
+
+class InvalidCoordinates(AddressError, ValueError):
+    """Coordinates out of range or an unknown coordinate system."""

@@ -9,6 +9,7 @@ __all__ = [
     "CodeNotFound",
     "AddressVersionConflict",
     "InvalidCoordinates",
+    "DuplicateAddress",
 ]
 
 
@@ -42,3 +43,11 @@ class AddressVersionConflict(AddressError, RuntimeError):
 
 class InvalidCoordinates(AddressError, ValueError):
     """Coordinates out of range or an unknown coordinate system."""
+
+
+class DuplicateAddress(AddressError, ValueError):
+    """An active standard address with the same road and door number exists."""
+
+    def __init__(self, message: str, *, existing_code: str) -> None:
+        super().__init__(message)
+        self.existing_code = existing_code

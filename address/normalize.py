@@ -96,6 +96,8 @@ def normalize(text: str) -> str:
     """
     if not isinstance(text, str):
         raise InvalidAddress("address must be text")
+    if not text.strip():
+        raise InvalidAddress("empty address")
     if len(text) > MAX_LENGTH:
         raise InvalidAddress(f"address longer than {MAX_LENGTH} characters")
     text = "".join(c for c in text if unicodedata.category(c)[0] != "C")

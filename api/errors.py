@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from address import errors as address_errors
 from layers import errors as layer_errors
 from routing import errors as routing_errors
 from twin import errors as twin_errors
@@ -18,6 +19,12 @@ logger = logging.getLogger(__name__)
 
 #: (exception class, HTTP status), most specific first. Library code never knows HTTP.
 ERROR_STATUS: list[tuple[type[Exception], int]] = [
+    (address_errors.AddressNotFound, 404),
+    (address_errors.CodeNotFound, 404),
+    (address_errors.DuplicateAddress, 409),
+    (address_errors.AddressVersionConflict, 409),
+    (address_errors.InvalidCoordinates, 400),
+    (address_errors.InvalidAddress, 400),
     (layer_errors.LayerNotFound, 404),
     (layer_errors.FeatureNotFound, 404),
     (layer_errors.TileOutOfRange, 404),
@@ -56,9 +63,10 @@ async def _library_error(request: Request, exc: Exception) -> JSONResponse:
         logger.error("%s %s failed: %s", request.method, request.url.path, exc)
     body: dict[str, object] = {"detail": str(exc) or exc.__class__.__name__,
                                "error": exc.__class__.__name__}
-    current = getattr(exc, "current_version", None)
-    if current is not None:
-        body["current_version"] = current
+    for attr in ("current_version", "candidates", "existing_code"):
+        value = getattr(exc, attr, None)
+        if value is not None:
+            body[attr] = value
     headers = {"Retry-After": "5"} if status == 503 else None
     return JSONResponse(body, status_code=status, headers=headers)
 

@@ -107,11 +107,14 @@ class Gazetteer:
         for road in self.roads.values():
             self.roads_by_pinyin[road.pinyin].append(road.name)
         self.road_names_by_length = sorted(self.roads, key=len, reverse=True)
+        self.road_regex = re.compile("|".join(map(re.escape, self.road_names_by_length))
+                                     or r"(?!x)x")
         self.doors = doors.reset_index(drop=True)
         self._index_doors()
 
     def _index_doors(self) -> None:
         d = self.doors
+        self.door_records: list[dict] = d.to_dict("records")
         self.door_index: dict[tuple[str, int], int] = {}
         for i, (road, number, status) in enumerate(zip(d["road"], d["number"], d["status"],
                                                        strict=True)):
@@ -185,6 +188,14 @@ def _road_geometries(roads: gpd.GeoDataFrame) -> dict[str, shapely.Geometry]:
     return out
 
 
+def _strip_district(road: str, by_name: dict[str, str]) -> str:
+    """``浦东新区浦明路`` -> ``浦明路`` (a district written into the street tag)."""
+    for name in by_name:
+        if name.endswith("区") and road.startswith(name) and _ROAD_SUFFIX.search(road[len(name):]):
+            return road[len(name):]
+    return road
+
+
 def _district_code(value: object, by_name: dict[str, str]) -> str | None:
     if not isinstance(value, str):
         return None
@@ -241,6 +252,7 @@ def build_gazetteer(layers: dict[str, gpd.GeoDataFrame]) -> Gazetteer:
                 road = normalize(str(street))
             except ValueError:
                 continue
+            road = _strip_district(road, by_name)
             door = parse_door(str(number))
             if door is None or not _ROAD_SUFFIX.search(road):
                 continue

@@ -69,9 +69,13 @@ class Geocoder:
                 matches.append(RoadMatch(g.roads[name], "direction", 0.1))
         if matches and number is not None:
             matches.sort(key=lambda m: (number, m.road.name) not in self._door_keys(m.road.name))
-        # homophones (same pinyin) and one-character typos of the same length
+        # homophones (same pinyin), also with a direction left out, and one-character typos
         for name in g.roads_by_pinyin.get(road_pinyin(written), []):
             matches.append(RoadMatch(g.roads[name], "homophone", 0.1))
+        if not matches:
+            for d in _DIRECTIONS:
+                for name in g.roads_by_pinyin.get(road_pinyin(f"{stem}{d}{suffix}"), []):
+                    matches.append(RoadMatch(g.roads[name], "homophone+direction", 0.15))
         if not matches:
             for name in g.roads:
                 if len(name) == len(written) and Levenshtein.distance(name, written) == 1:
@@ -85,7 +89,7 @@ class Geocoder:
 
     def _door_keys(self, road: str) -> set[tuple[int, str]]:
         g = self.gazetteer
-        return {(int(g.doors.at[i, "number"]), road) for i in g.doors_by_road.get(road, [])}
+        return {(int(g.door_records[i]["number"]), road) for i in g.doors_by_road.get(road, [])}
 
     # -- doors -----------------------------------------------------------------------
     def _door(self, road: Road, number: int) -> dict[str, Any] | None:
@@ -93,24 +97,25 @@ class Geocoder:
         i = g.door_index.get((road.name, number))
         if i is None:
             return None
-        row = g.doors.iloc[i]
+        row = g.door_records[i]
         return {"code": row["code"], "lon": float(row["lon"]), "lat": float(row["lat"]),
                 "names": row["names"]}
 
     def _interpolate(self, road: Road, number: int) -> tuple[float, float] | None:
         """Between the nearest known doors of the same parity on the road, within range."""
         g = self.gazetteer
-        rows = g.doors.iloc[g.doors_by_road.get(road.name, [])]
-        same = rows[(rows["number"] % 2) == (number % 2)].sort_values("number")
-        lower = same[same["number"] < number].tail(1)
-        upper = same[same["number"] > number].head(1)
-        if lower.empty or upper.empty:
+        rows = [g.door_records[i] for i in g.doors_by_road.get(road.name, [])]
+        same = sorted((r for r in rows if int(r["number"]) % 2 == number % 2),
+                      key=lambda r: int(r["number"]))
+        lower = [r for r in same if int(r["number"]) < number][-1:]
+        upper = [r for r in same if int(r["number"]) > number][:1]
+        if not lower or not upper:
             return None
-        n0, n1 = int(lower["number"].iat[0]), int(upper["number"].iat[0])
+        n0, n1 = int(lower[0]["number"]), int(upper[0]["number"])
         if n1 - n0 > MAX_INTERPOLATION_GAP:
             return None
-        p0 = np.array([lower["lon"].iat[0], lower["lat"].iat[0]])
-        p1 = np.array([upper["lon"].iat[0], upper["lat"].iat[0]])
+        p0 = np.array([lower[0]["lon"], lower[0]["lat"]], dtype=float)
+        p1 = np.array([upper[0]["lon"], upper[0]["lat"]], dtype=float)
         t = (number - n0) / (n1 - n0)
         if road.geometry is not None and road.geometry.geom_type == "LineString":
             line = road.geometry
@@ -213,10 +218,12 @@ class Geocoder:
             flags.append("door_unknown")
         point = self._road_point(road)
         if point is None:
-            rows = self.gazetteer.doors.iloc[self.gazetteer.doors_by_road.get(road.name, [])]
-            if rows.empty:
+            g = self.gazetteer
+            rows = [g.door_records[i] for i in g.doors_by_road.get(road.name, [])]
+            if not rows:
                 return out
-            point = (float(rows["lon"].mean()), float(rows["lat"].mean()))
+            point = (float(np.mean([r["lon"] for r in rows])),
+                     float(np.mean([r["lat"] for r in rows])))
         road_c = Components(**{**c.__dict__, "number": None, "number_to": None,
                                "sub_number": None, "building": None, "unit": None, "room": None})
         out.append(self._result(road_c, road.code, point[0], point[1], "road",

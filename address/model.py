@@ -11,7 +11,7 @@ once — a code never changes when its record is edited.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["LEVELS", "COMPONENTS", "Components", "canonical_text", "make_code", "TYPE_DIGIT"]
@@ -48,7 +48,8 @@ class Components:
 
     def to_dict(self) -> dict[str, Any]:
         """Non-empty components."""
-        return {k: v for k, v in asdict(self).items() if v not in (None, [], "")}
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()
+                if v is not None and v != [] and v != ""}
 
 
 def canonical_text(c: Components) -> str:

@@ -36,6 +36,12 @@ _PUNCT = re.compile(r"[\s,，。;；:：、'\"“”‘’!！?？/\\|*#@&]+")
 _NUM_RE = re.compile(f"(第)?([{_NUMERAL}]+)(?=[{_COUNTERS}]|$)")
 
 
+@lru_cache(maxsize=None)
+def _simplified(char: str) -> str:
+    """Traditional -> simplified, character by character (cached; OpenCC tables)."""
+    return _T2S.convert(char) if "\u3400" <= char <= "\u9fff" else char
+
+
 def chinese_to_int(text: str) -> int:
     """``"一百零八"`` -> 108, ``"十二"`` -> 12, ``"三"`` -> 3, ``"一二三"`` -> 123.
 
@@ -102,7 +108,7 @@ def normalize(text: str) -> str:
         raise InvalidAddress(f"address longer than {MAX_LENGTH} characters")
     text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
     text = unicodedata.normalize("NFKC", text)
-    text = _T2S.convert(text)
+    text = "".join([_simplified(c) for c in text])
     text = text.translate(_VARIANTS)
     text = _REMARK.sub("", text)
     text = _PHONE.sub("", text)

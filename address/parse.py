@@ -21,9 +21,10 @@ _PLACE = re.compile(r"^([\u4e00-\u9fa5A-Za-z0-9]{2,16}?(?:小区|新村|花园|�
 
 
 def _take_prefix(text: str, names: dict[str, str]) -> tuple[str | None, str | None, str]:
-    for name in sorted(names, key=len, reverse=True):
-        if text.startswith(name):
-            return name, names[name], text[len(name):]
+    for size in (5, 4, 3, 2):
+        head = text[:size]
+        if head in names:
+            return head, names[head], text[size:]
     return None, None, text
 
 
@@ -48,8 +49,10 @@ def parse(text: str, gazetteer: Gazetteer) -> Components:
     if m:
         c.province = "上海市"
         text = text[m.end():]
-    name, code, text = _take_prefix(text, gazetteer.district_by_name)
-    if name:
+    road_first = gazetteer.road_regex.match(text)
+    name, code, rest = _take_prefix(text, gazetteer.district_by_name)
+    if name and not (road_first and len(road_first.group(0)) > len(name)):
+        text = rest
         c.district, c.district_code = gazetteer.district_name[code], code
         text = text.lstrip("区")
     name, code, text = _take_prefix(text, gazetteer.street_by_name)
@@ -62,7 +65,8 @@ def parse(text: str, gazetteer: Gazetteer) -> Components:
         c.community_code = codes[0] if len(codes) == 1 else None
         text = text[m.end():]
     # the road: the longest known road name in the text, else the road pattern
-    road = next((r for r in gazetteer.road_names_by_length if r in text), None)
+    found = gazetteer.road_regex.search(text)
+    road = found.group(0) if found else None
     if road is not None:
         before, _, text = text.partition(road)
         c.road = road

@@ -18,7 +18,8 @@ from address.qr import qr_png, qr_svg, record_url
 
 __all__ = ["AddressService", "BATCH_COLUMNS"]
 
-BATCH_COLUMNS = ["input", "code", "address", "lon", "lat", "level", "score", "flags", "error"]
+BATCH_COLUMNS = ["input", "code", "address", "road", "lon", "lat", "level", "score", "flags",
+                 "error"]
 
 
 class AddressService:
@@ -83,6 +84,7 @@ class AddressService:
                 top = self.geocoder.geocode(str(text), limit=1, crs=crs)[0]
                 best[text] = {k: top[k] for k in BATCH_COLUMNS if k in top}
                 best[text]["flags"] = ";".join(top["flags"])
+                best[text]["road"] = top["components"].get("road")
                 best[text]["error"] = None
             except (InvalidAddress, AddressNotFound) as exc:
                 best[text] = {"error": str(exc)}

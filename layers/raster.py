@@ -153,7 +153,7 @@ class RasterStore:
         """Value at a point (None outside the raster or on no data)."""
         data, transform, meta, _ = self._open(name)
         xs, ys = warp_transform("EPSG:4326", "EPSG:3857", [lon], [lat])
-        col, row = ~transform * (xs[0], ys[0])
+        col, row = ~transform @ (xs[0], ys[0])
         r, c = int(np.floor(row)), int(np.floor(col))
         value = None
         if 0 <= r < data.shape[0] and 0 <= c < data.shape[1] and np.isfinite(data[r, c]):

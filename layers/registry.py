@@ -205,6 +205,9 @@ class LayerRegistry(Mapping[str, Layer]):
                 f"unknown layer {name!r}; known layers: {', '.join(sorted(self._layers))}"
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._layers
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._layers)
 

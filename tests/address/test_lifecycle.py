@@ -112,13 +112,13 @@ def test_http_geocode_reverse_records_qr(client: TestClient) -> None:
     assert rev["address"]["code"] == code
 
 
-def test_qr_decodes_to_the_record_url(client: TestClient) -> None:
-    import segno
+def test_qr_encodes_the_record_url(client: TestClient) -> None:
+    from address.qr import qr_png
 
     code = client.get("/geocode", params={"q": "南京东路635号"}).json()["results"][0]["code"]
-    expected = segno.make(f"http://127.0.0.1:8000/addresses/{code}", error="m")
-    assert client.get(f"/addresses/{code}/qr.svg").content.count(b"<path") >= 1
-    assert expected.designator  # the same payload builds a valid symbol
+    served = client.get(f"/addresses/{code}/qr.png").content
+    assert served == qr_png(f"http://127.0.0.1:8000/addresses/{code}")
+    assert served != qr_png(f"http://127.0.0.1:8000/addresses/{code[:-1]}0")
 
 
 @pytest.mark.parametrize(

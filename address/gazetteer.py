@@ -24,6 +24,8 @@ from address.normalize import normalize
 __all__ = ["Gazetteer", "build_gazetteer", "road_pinyin", "parse_door", "SHANGHAI_CODE"]
 
 SHANGHAI_CODE = "310000"
+_LAZY_COLUMNS = ("sub_number", "names", "district_code", "status", "version", "source",
+                 "merged_into")
 _DOOR = re.compile(r"^(\d+)(?:号)?(?:[-之](\w+))?")
 _ROAD_SUFFIX = re.compile(r"(路|街|大道|公路|道|巷|弄|支路|大街)$")
 #: English / pinyin words of road names, to pinyin syllables
@@ -114,36 +116,125 @@ class Gazetteer:
 
     def _index_doors(self) -> None:
         d = self.doors
-        self.door_records: list[dict] = d.to_dict("records")
-        self.door_index: dict[tuple[str, int], int] = {}
-        for i, (road, number, status) in enumerate(zip(d["road"], d["number"], d["status"],
-                                                       strict=True)):
-            if status == "active" and (road, int(number)) not in self.door_index:
-                self.door_index[(road, int(number))] = i
-        self.doors_by_road: dict[str, list[int]] = defaultdict(list)
-        for (road, _), i in self.door_index.items():
-            self.doors_by_road[road].append(i)
-        self.by_code = {c: i for i, c in enumerate(d["code"])}
-        active = d["status"].to_numpy() == "active"
-        self._active_rows = np.flatnonzero(active)
-        xy = d.loc[active, ["lon", "lat"]].to_numpy(dtype=float)
+        self._road = d["road"].to_numpy(dtype=object)
+        self._number = d["number"].to_numpy(dtype=np.int64)
+        self._lon = d["lon"].to_numpy(dtype=float)
+        self._lat = d["lat"].to_numpy(dtype=float)
+        self._code = d["code"].to_numpy(dtype=object)
+        self._code_pos = pd.Index(self._code)
+        active = (d["status"].to_numpy(dtype=object) == "active")
+        rows = np.flatnonzero(active)[::-1]  # reversed: the first door of a key wins
+        self.door_index: dict[tuple[str, int], str] = dict(zip(
+            zip(self._road[rows], self._number[rows].tolist(), strict=True),
+            self._code[rows], strict=True))
+        self.road_door_codes: dict[str, list[str]] = defaultdict(list)
+        for (road, _), code in self.door_index.items():
+            self.road_door_codes[road].append(code)
+        self.overlay: dict[str, dict] = {}
+        self._overlay_points: dict[str, tuple[float, float]] = {}
         self._scale = np.array([111_320 * np.cos(np.radians(31.2)), 110_540.0])
+        self._tree_codes = self._code[active]
+        xy = np.column_stack([self._lon[active], self._lat[active]])
         self._door_tree = cKDTree(xy * self._scale) if len(xy) else None
+        self._max_seq: dict[str, int] = {}  # filled per prefix on first use
+        tagged = d[d["district_code"].notna()]
+        self.district_points: dict[str, tuple[float, float]] = {
+            str(k): (float(g["lon"].median()), float(g["lat"].median()))
+            for k, g in tagged.groupby("district_code")}
         geoms = [r.geometry for r in self.roads.values() if r.geometry is not None]
         self._road_list = [r for r in self.roads.values() if r.geometry is not None]
         self._road_tree = shapely.STRtree(geoms) if geoms else None
 
-    def replace_doors(self, doors: pd.DataFrame) -> None:
-        """Swap in a new door table (after lifecycle edits) and rebuild the indexes."""
-        self.doors = doors.reset_index(drop=True)
-        self._index_doors()
-
-    def nearest_door(self, lon: float, lat: float) -> tuple[int, float] | None:
-        """Row of the nearest active door and its distance in metres."""
-        if self._door_tree is None:
+    # -- doors --------------------------------------------------------------------------
+    def door(self, code: str) -> dict | None:
+        """The current record of a door code (edits included), or None."""
+        if code in self.overlay:
+            return self.overlay[code]
+        try:
+            i = int(self._code_pos.get_loc(code))
+        except (KeyError, TypeError):
             return None
-        dist, pos = self._door_tree.query(np.array([lon, lat]) * self._scale)
-        return int(self._active_rows[pos]), float(dist)
+        d = self.doors
+        rec = {c: d.iat[i, j] for j, c in enumerate(d.columns) if c in _LAZY_COLUMNS}
+        rec.update(road=self._road[i], number=int(self._number[i]), lon=float(self._lon[i]),
+                   lat=float(self._lat[i]), code=code)
+        return {k: (None if (v is None or v is pd.NA or (isinstance(v, float) and v != v))
+                    else (v.item() if hasattr(v, "item") else v)) for k, v in rec.items()}
+
+    def door_point(self, code: str) -> tuple[int, float, float] | None:
+        """``(number, lon, lat)`` of a door code — the fast path of the geocoder."""
+        rec = self.overlay.get(code)
+        if rec is not None:
+            return int(rec["number"]), float(rec["lon"]), float(rec["lat"])
+        try:
+            i = int(self._code_pos.get_loc(code))
+        except (KeyError, TypeError):
+            return None
+        return int(self._number[i]), float(self._lon[i]), float(self._lat[i])
+
+    def door_code(self, road: str, number: int) -> str | None:
+        """Code of the active door ``number`` on ``road``, or None."""
+        return self.door_index.get((road, int(number)))
+
+    def road_doors(self, road: str) -> list[tuple[str, int, float, float]]:
+        """Active doors on a road: ``(code, number, lon, lat)``."""
+        out = []
+        for code in self.road_door_codes.get(road, []):
+            point = self.door_point(code)
+            if point is not None:
+                out.append((code, *point))
+        return out
+
+    def codes(self) -> list[str]:
+        """Every door code (all statuses)."""
+        return list(dict.fromkeys([*self._code.tolist(), *self.overlay]))
+
+    def next_code(self, prefix: str) -> int:
+        """Next free sequence number for a 13-character code prefix."""
+        if prefix not in self._max_seq:
+            used = [int(c[13:]) for c in self._code if c.startswith(prefix)]
+            self._max_seq[prefix] = max([0, *used, *(int(c[13:]) for c in self.overlay
+                                                      if c.startswith(prefix))])
+        return self._max_seq[prefix] + 1
+
+    def upsert_door(self, record: dict) -> None:
+        """Apply a created or edited door record to the indexes (no full rebuild)."""
+        code = record["code"]
+        old = self.door(code)
+        if old is not None and old.get("status") == "active":
+            key = (old["road"], int(old["number"]))
+            if self.door_index.get(key) == code:
+                del self.door_index[key]
+                self.road_door_codes[old["road"]].remove(code)
+        self.overlay[code] = dict(record)
+        self._overlay_points.pop(code, None)
+        if record.get("status") == "active":
+            self.door_index[(record["road"], int(record["number"]))] = code
+            self.road_door_codes[record["road"]].append(code)
+            self._overlay_points[code] = (float(record["lon"]), float(record["lat"]))
+        prefix, seq = code[:13], int(code[13:])
+        if prefix in self._max_seq:
+            self._max_seq[prefix] = max(self._max_seq[prefix], seq)
+
+    def nearest_door(self, lon: float, lat: float) -> tuple[dict, float] | None:
+        """The nearest active door record and its distance in metres."""
+        best: tuple[str, float] | None = None
+        target = np.array([lon, lat]) * self._scale
+        if self._door_tree is not None:
+            k = min(16, len(self._tree_codes))
+            dist, pos = self._door_tree.query(target, k=k)
+            for dd, pp in zip(np.atleast_1d(dist), np.atleast_1d(pos), strict=True):
+                code = self._tree_codes[int(pp)]
+                if code not in self.overlay:
+                    best = (code, float(dd))
+                    break
+        for code, (x, y) in self._overlay_points.items():
+            dd = float(np.hypot(*(np.array([x, y]) * self._scale - target)))
+            if best is None or dd < best[1]:
+                best = (code, dd)
+        if best is None:
+            return None
+        return self.door(best[0]), best[1]
 
     def nearest_road(self, lon: float, lat: float) -> tuple[Road, float] | None:
         """Nearest road with geometry and its distance in metres."""

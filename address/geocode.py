@@ -89,33 +89,31 @@ class Geocoder:
 
     def _door_keys(self, road: str) -> set[tuple[int, str]]:
         g = self.gazetteer
-        return {(int(g.door_records[i]["number"]), road) for i in g.doors_by_road.get(road, [])}
+        return {(number, road) for _, number, _, _ in g.road_doors(road)}
 
     # -- doors -----------------------------------------------------------------------
     def _door(self, road: Road, number: int) -> dict[str, Any] | None:
         g = self.gazetteer
-        i = g.door_index.get((road.name, number))
-        if i is None:
+        code = g.door_code(road.name, number)
+        point = g.door_point(code) if code else None
+        if point is None:
             return None
-        row = g.door_records[i]
-        return {"code": row["code"], "lon": float(row["lon"]), "lat": float(row["lat"]),
-                "names": row["names"]}
+        return {"code": code, "lon": point[1], "lat": point[2]}
 
     def _interpolate(self, road: Road, number: int) -> tuple[float, float] | None:
         """Between the nearest known doors of the same parity on the road, within range."""
         g = self.gazetteer
-        rows = [g.door_records[i] for i in g.doors_by_road.get(road.name, [])]
-        same = sorted((r for r in rows if int(r["number"]) % 2 == number % 2),
-                      key=lambda r: int(r["number"]))
-        lower = [r for r in same if int(r["number"]) < number][-1:]
-        upper = [r for r in same if int(r["number"]) > number][:1]
+        same = sorted(d for d in g.road_doors(road.name) if d[1] % 2 == number % 2)
+        same.sort(key=lambda d: d[1])
+        lower = [d for d in same if d[1] < number][-1:]
+        upper = [d for d in same if d[1] > number][:1]
         if not lower or not upper:
             return None
-        n0, n1 = int(lower[0]["number"]), int(upper[0]["number"])
+        n0, n1 = lower[0][1], upper[0][1]
         if n1 - n0 > MAX_INTERPOLATION_GAP:
             return None
-        p0 = np.array([lower[0]["lon"], lower[0]["lat"]], dtype=float)
-        p1 = np.array([upper[0]["lon"], upper[0]["lat"]], dtype=float)
+        p0 = np.array(lower[0][2:], dtype=float)
+        p1 = np.array(upper[0][2:], dtype=float)
         t = (number - n0) / (n1 - n0)
         if road.geometry is not None and road.geometry.geom_type == "LineString":
             line = road.geometry
@@ -219,11 +217,10 @@ class Geocoder:
         point = self._road_point(road)
         if point is None:
             g = self.gazetteer
-            rows = [g.door_records[i] for i in g.doors_by_road.get(road.name, [])]
+            rows = g.road_doors(road.name)
             if not rows:
                 return out
-            point = (float(np.mean([r["lon"] for r in rows])),
-                     float(np.mean([r["lat"] for r in rows])))
+            point = (float(np.mean([r[2] for r in rows])), float(np.mean([r[3] for r in rows])))
         road_c = Components(**{**c.__dict__, "number": None, "number_to": None,
                                "sub_number": None, "building": None, "unit": None, "room": None})
         out.append(self._result(road_c, road.code, point[0], point[1], "road",
@@ -234,13 +231,11 @@ class Geocoder:
         """Community / street / district level: no coordinates exist for them in the data,
         so they are located by the doors tagged with that district, where any."""
         g = self.gazetteer
-        if comp.district_code:
-            rows = g.doors[g.doors["district_code"] == comp.district_code]
-            if not rows.empty:
-                level = "street" if comp.street else "district"
-                return [self._result(comp, comp.street_code or comp.district_code,
-                                     float(rows["lon"].median()), float(rows["lat"].median()),
-                                     level, SCORES[level], comp.flags + ["approximate"])]
+        if comp.district_code and comp.district_code in g.district_points:
+            lon, lat = g.district_points[comp.district_code]
+            level = "street" if comp.street else "district"
+            return [self._result(comp, comp.street_code or comp.district_code, lon, lat,
+                                 level, SCORES[level], comp.flags + ["approximate"])]
         return []
 
     @staticmethod
@@ -277,7 +272,7 @@ class Geocoder:
             raise AddressNotFound("the gazetteer holds no addresses")
         out: dict[str, Any] = {"lon": lon, "lat": lat, "crs": crs}
         if door is not None:
-            row = g.doors.iloc[door[0]]
+            row = door[0]
             comp = Components(road=row["road"], number=int(row["number"]),
                               district=g.district_name.get(row["district_code"]))
             dlon, dlat = from_wgs84(float(row["lon"]), float(row["lat"]), crs)

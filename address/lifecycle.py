@@ -15,8 +15,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from address.errors import (
     AddressVersionConflict,
     CodeNotFound,
@@ -62,15 +60,13 @@ class AddressBook:
         self.log_path = log_path
         self.history: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._records = {row["code"]: row for row in gazetteer.doors.to_dict("records")}
         if log_path is not None and log_path.is_file():
             for line in log_path.read_text(encoding="utf-8").splitlines():
                 try:
                     change = json.loads(line)
                 except ValueError:
                     break  # a torn last line after a crash; all before it is intact
-                self._apply(change, reindex=False)
-            self._reindex()
+                self._apply(change)
 
     # -- reads ------------------------------------------------------------------------
     def get(self, code: str, *, as_of: str | None = None) -> dict[str, Any]:
@@ -81,13 +77,13 @@ class AddressBook:
         CodeNotFound
         """
         if as_of is None:
-            record = self._records.get(code)
+            record = self.gazetteer.door(code)
         else:
             when = _parse_time(as_of)
             record = None
             base = next((c for c in self.history if c["code"] == code), None)
             if base is None:
-                record = self._records.get(code)
+                record = self.gazetteer.door(code)
             else:
                 record = base["before"]
                 for change in self.history:
@@ -154,7 +150,7 @@ class AddressBook:
         with self._lock:
             if into == code:
                 raise InvalidAddress("cannot merge an address into itself")
-            target = self._records.get(into)
+            target = self.gazetteer.door(into)
             if target is None or target["status"] != "active":
                 raise CodeNotFound(f"no active standard address with code {into!r}")
             before = self._current(code, expected_version)
@@ -163,7 +159,7 @@ class AddressBook:
 
     # -- internals --------------------------------------------------------------------
     def _current(self, code: str, expected_version: int) -> dict[str, Any]:
-        record = self._records.get(code)
+        record = self.gazetteer.door(code)
         if record is None:
             raise CodeNotFound(f"no standard address with code {code!r}")
         if record["status"] != "active":
@@ -190,16 +186,14 @@ class AddressBook:
                 "lat": float(lat)}
 
     def _unique(self, road: str, number: int, own_code: str | None) -> None:
-        for code, rec in self._records.items():
-            if (rec["status"] == "active" and rec["road"] == road and int(rec["number"]) == number
-                    and code != own_code):
-                raise DuplicateAddress(f"{road}{number}号 already exists as {code}",
-                                       existing_code=code)
+        code = self.gazetteer.door_code(road, number)
+        if code is not None and code != own_code:
+            raise DuplicateAddress(f"{road}{number}号 already exists as {code}",
+                                   existing_code=code)
 
     def _next_code(self, division: str) -> str:
         prefix = make_code(division, "door", 0)[:13]
-        used = [int(c[13:]) for c in self._records if c.startswith(prefix)]
-        return make_code(division, "door", max(used, default=0) + 1)
+        return make_code(division, "door", self.gazetteer.next_code(prefix))
 
     def _commit(self, op: str, code: str, before: dict | None, after: dict) -> dict[str, Any]:
         change = {"op": op, "code": code, "time": _now(), "before": _clean(before) if before
@@ -213,15 +207,9 @@ class AddressBook:
         self._apply(change)
         return _clean(after)
 
-    def _apply(self, change: dict[str, Any], *, reindex: bool = True) -> None:
-        self._records[change["code"]] = dict(change["after"])
+    def _apply(self, change: dict[str, Any]) -> None:
+        self.gazetteer.upsert_door(change["after"])
         self.history.append(change)
-        if reindex:
-            self._reindex()
-
-    def _reindex(self) -> None:
-        doors = pd.DataFrame(list(self._records.values()))
-        self.gazetteer.replace_doors(doors)
 
 
 def _clean(record: dict[str, Any] | None) -> dict[str, Any]:

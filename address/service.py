@@ -102,7 +102,7 @@ class AddressService:
 
     def qr(self, code: str, *, kind: str = "png") -> bytes:
         """QR code (PNG or SVG) of the record's URL."""
-        if code not in self.book._records:
+        if self.gazetteer.door(code) is None:
             raise CodeNotFound(f"no standard address with code {code!r}")
         url = record_url(self.public_url, code)
         return qr_png(url) if kind == "png" else qr_svg(url)

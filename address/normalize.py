@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from opencc import OpenCC
 
@@ -36,7 +36,7 @@ _PUNCT = re.compile(r"[\s,，。;；:：、'\"“”‘’!！?？/\\|*#@&]+")
 _NUM_RE = re.compile(f"(第)?([{_NUMERAL}]+)(?=[{_COUNTERS}]|$)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _simplified(char: str) -> str:
     """Traditional -> simplified, character by character (cached; OpenCC tables)."""
     return _T2S.convert(char) if "\u3400" <= char <= "\u9fff" else char

@@ -17,7 +17,8 @@ _SUB = re.compile(r"^(?:之|-)(\d+)号?")
 _BUILDING = re.compile(r"(\d+|[A-Za-z])(?:号楼|幢|栋|座|号库)")
 _UNIT = re.compile(r"(\d+)单元")
 _ROOM = re.compile(r"(\d+)(?:室|房)|(\d{3,4})$")
-_PLACE = re.compile(r"^([\u4e00-\u9fa5A-Za-z0-9]{2,16}?(?:小区|新村|花园|公寓|大厦|广场|中心|苑|城|坊|里|村|园|府))")
+_PLACE = re.compile(
+    r"^([\u4e00-\u9fa5A-Za-z0-9]{2,16}?(?:小区|新村|花园|公寓|大厦|广场|中心|苑|城|坊|里|村|园|府))")
 
 
 def _take_prefix(text: str, names: dict[str, str]) -> tuple[str | None, str | None, str]:

@@ -104,7 +104,8 @@ def build_set(city: City, n_per_door: int = 3) -> pd.DataFrame:
                 else:
                     prefix = "上海"
             if "tail" in kinds:
-                tail = f"{rng.randint(1, 30)}号楼{rng.randint(1, 6)}单元{rng.randint(1, 30)}0{rng.randint(1, 4)}室"
+                tail = (f"{rng.randint(1, 30)}号楼{rng.randint(1, 6)}单元"
+                        f"{rng.randint(1, 30)}0{rng.randint(1, 4)}室")
             text = f"{prefix}{r}{num}{suffix}{tail}"
             if "traditional" in kinds:
                 text = t2s_inverse.convert(text)

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from _server import running_server
 
 from address.gazetteer import Gazetteer
 from twin import City
@@ -48,6 +48,7 @@ def synthetic_doors(city: City, n: int) -> pd.DataFrame:
 LOAD = """
 import json, resource, sys, time
 t = time.perf_counter()
+from _server import running_server
 from address.gazetteer import Gazetteer
 g = Gazetteer.load(__import__('pathlib').Path(sys.argv[1]))
 elapsed = time.perf_counter() - t
@@ -77,19 +78,7 @@ def main() -> None:
     print(f"| load + index, fresh process (s) | {loaded['load_s']:.1f} |")
     print(f"| peak resident memory of that process (MB) | {loaded['rss_mb']:.0f} |\n")
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api:create_app", "--factory",
-                               "--port", str(port), "--log-level", "warning"], cwd=REPO)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                httpx.get(base + "/health", timeout=2)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+    with running_server() as (base, _):
         queries = pd.read_csv(REPO / "benchmarks" / "data" / "address_eval.csv", dtype=str)["query"]
         with httpx.Client(base_url=base) as client:
             for q in queries[:50]:
@@ -102,9 +91,6 @@ def main() -> None:
         print("| GET /geocode, one at a time on loopback | p50 ms | p99 ms |\n|---|---|---|")
         print(f"| {len(lat)} messy queries | {statistics.median(lat):.2f} | "
               f"{sorted(lat)[int(0.99 * (len(lat) - 1))]:.2f} |")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

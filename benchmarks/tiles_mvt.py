@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from _server import running_server
 
 from layers.postgis import connect
 from layers.postgis_tiles import postgis_tile
@@ -53,7 +52,8 @@ def row(name: str, ms: list[float]) -> str:
     return f"| {name} | {len(ms) / (sum(ms) / 1000):.0f} | {p50:.2f} | {p99:.2f} |"
 
 
-async def http_load(base: str, urls: list[str], seconds: float, concurrency: int) -> tuple[int, int, list[float]]:
+async def http_load(base: str, urls: list[str], seconds: float,
+                    concurrency: int) -> tuple[int, int, list[float]]:
     lat: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -90,28 +90,15 @@ def main() -> None:
         for names in (["roads"], ["pois"], ["roads", "pois"]):
             infos = [city.layers[n].info for n in names]
             projected = [ProjectedLayer.from_gdf(n, city.layers[n].data, 1) for n in names]
-            ours = timed(lambda t: encode_tile(projected, t.z, t.x, t.y), tiles)
-            theirs = timed(lambda t: postgis_tile(engine, "bench", infos, t.z, t.x, t.y), tiles)
+            ours = timed(lambda t, p=projected: encode_tile(p, t.z, t.x, t.y), tiles)
+            theirs = timed(lambda t, i=infos: postgis_tile(engine, "bench", i, t.z, t.x, t.y), tiles)
             label = ",".join(names)
             print(row(f"embedded {label}", ours))
             print(row(f"PostGIS ST_AsMVT {label}", theirs))
             print(f"| ratio embedded/PostGIS (p50) {label} | | "
                   f"{statistics.median(theirs) / statistics.median(ours):.2f}x faster | |")
         engine.dispose()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api:create_app", "--factory",
-                                   "--port", str(port), "--workers", "2", "--log-level",
-                                   "warning"], cwd=REPO)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(120):
-                try:
-                    httpx.get(base + "/health", timeout=2)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.5)
+        with running_server(workers=2) as (base, _):
             urls = [f"/tiles/roads,pois/{t.z}/{t.x}/{t.y}.mvt" for t in tiles]
             asyncio.run(http_load(base, urls, 3, 8))  # warm both workers' caches
             n, errors, lat = asyncio.run(http_load(base, urls, 10, 32))
@@ -121,9 +108,6 @@ def main() -> None:
             print(f"| p50 / p99 ms | {statistics.median(lat):.1f} / "
                   f"{sorted(lat)[int(0.99 * (len(lat) - 1))]:.1f} |")
             print(f"| errors | {errors} |")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     finally:
         if pgdir:
             subprocess.run([str(REPO / "scripts/pgtest.sh"), "stop", pgdir], check=False)

@@ -19,7 +19,8 @@ import rasterio
 from PIL import Image
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
-from rasterio.warp import reproject, transform as warp_transform
+from rasterio.warp import reproject
+from rasterio.warp import transform as warp_transform
 
 from layers.errors import LayerNotFound, TileOutOfRange
 from layers.tiles import tile_bounds

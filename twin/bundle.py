@@ -12,7 +12,6 @@ complete, so a build killed half-way leaves the previous bundle usable.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import shutil

@@ -19,15 +19,15 @@ import shapely
 
 from layers import embedded
 from layers.queries import Query
-from layers.raster import RasterStore
 from layers.registry import LayerRegistry
-from layers.service import LayerService
 from twin.bundle import Manifest, read_manifest
-from twin.roads import layers_to_graph
 from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY
 
 if TYPE_CHECKING:
     import pydeck
+
+    from layers.raster import RasterStore
+    from layers.service import LayerService
 
 __all__ = ["City"]
 
@@ -141,6 +141,8 @@ class City:
     @cached_property
     def layer_service(self) -> LayerService:
         """Queries, versioned edits and tiles over :attr:`layers` (edits logged durably)."""
+        from layers.service import LayerService
+
         postgis = None
         if self.database_url:
             from layers.postgis import connect
@@ -151,6 +153,8 @@ class City:
     @cached_property
     def rasters(self) -> RasterStore:
         """Raster layers of the bundle (population density, fire travel time)."""
+        from layers.raster import RasterStore
+
         return RasterStore(self.bundle_dir / "rasters")
 
     @property
@@ -199,6 +203,8 @@ class City:
     @cached_property
     def graph(self) -> nx.MultiDiGraph:
         """The drivable road graph, rebuilt from the ``nodes`` and ``roads`` layers."""
+        from twin.roads import layers_to_graph
+
         return layers_to_graph(self.layers["nodes"].data, self.layers["roads"].data)
 
     def _service(self, module: str) -> Any:

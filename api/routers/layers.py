@@ -13,7 +13,8 @@ from fastapi import Path as PathParam
 from api.auth import require_editor
 from api.deps import get_city
 from layers.errors import InvalidQuery
-from layers.queries import MAX_LIMIT, Query as LayerQuery, parse_bbox
+from layers.queries import MAX_LIMIT, parse_bbox
+from layers.queries import Query as LayerQuery
 from twin.city import City
 
 __all__ = ["router"]

@@ -61,9 +61,10 @@ def test_wrong_district_is_corrected_and_flagged(city: City) -> None:
 def test_interpolation_between_known_doors(city: City) -> None:
     g = city.address.gazetteer
     doors = g.doors.sort_values(["road", "number"])
-    for road, group in doors.groupby("road"):
+    for road, group in doors.groupby("road"):  # noqa: B007 - used after the loop
         nums = sorted(int(n) for n in group["number"])
-        pairs = [(a, b) for a, b in zip(nums, nums[1:]) if a % 2 == b % 2 and 4 <= b - a <= 100]
+        pairs = [(a, b) for a, b in zip(nums, nums[1:], strict=False)
+                 if a % 2 == b % 2 and 4 <= b - a <= 100]
         if pairs:
             a, b = pairs[0]
             break

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from address import errors as address_errors
 from layers import errors as layer_errors
 from routing import errors as routing_errors
+from twin.schools import errors as school_errors
 from twin import errors as twin_errors
 
 __all__ = ["ERROR_STATUS", "status_for", "install_error_handlers"]
@@ -34,6 +35,9 @@ ERROR_STATUS: list[tuple[type[Exception], int]] = [
     (layer_errors.StoreUnavailable, 503),
     (layer_errors.StoreError, 503),
     (layer_errors.BundleError, 503),
+    (school_errors.InvalidLevel, 400),
+    (school_errors.HomeNotFound, 404),
+    (school_errors.InvalidSchoolInput, 422),
     (routing_errors.PointTooFar, 422),
     (routing_errors.Unreachable, 422),
     (routing_errors.InvalidVehicle, 400),

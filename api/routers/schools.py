@@ -1,0 +1,57 @@
+"""School districts over HTTP (学位信息一键查)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import get_city
+from twin.city import City
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["schools"])
+
+Level = Annotated[str, Query(max_length=16, description="primary or middle")]
+
+
+def _geojson(gdf: Any) -> dict[str, Any]:
+    return json.loads(gdf.to_json(drop_id=True))
+
+
+@router.get("/schools", summary="Schools with capacity and assigned pupils (GeoJSON)")
+def get_schools(level: Level = "primary", city: City = Depends(get_city)) -> dict[str, Any]:
+    """Properties include ``capacity``, ``assigned`` and ``utilisation``; 400 for a bad level."""
+    return _geojson(city.schools.schools_table(level))
+
+
+@router.get("/schools/districts", summary="School districts (学区) as polygons")
+def get_districts(level: Level = "primary", city: City = Depends(get_city)) -> dict[str, Any]:
+    """One polygon per school; ``parts`` = 1 for a contiguous district."""
+    return _geojson(city.schools.districts(level))
+
+
+@router.get("/schools/lookup", summary="Which school for this address (一键查)")
+def lookup(
+    address: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    level: Level = "primary",
+    city: City = Depends(get_city),
+) -> dict[str, Any]:
+    """School, district, walking distance and route, capacity status; 404 with candidates."""
+    return city.schools.lookup(address=address, lon=lon, lat=lat, level=level)
+
+
+@router.get("/schools/shortfall", summary="Missing places now and forecast (学位缺口)")
+def shortfall(level: Level = "primary", city: City = Depends(get_city)) -> dict[str, Any]:
+    """Unplaced pupils per district and a five-year cohort forecast of the gap."""
+    return city.schools.shortfall(level)
+
+
+@router.get("/schools/metrics", summary="Assignment quality vs the nearest-school baseline")
+def metrics(level: Level = "primary", city: City = Depends(get_city)) -> dict[str, Any]:
+    """Capacity violations, share assigned, walking distances, contiguity."""
+    return city.schools.metrics(level)

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from address import errors as address_errors
 from layers import errors as layer_errors
 from routing import errors as routing_errors
-from twin.schools import errors as school_errors
 from twin import errors as twin_errors
+from twin.schools import errors as school_errors
 
 __all__ = ["ERROR_STATUS", "status_for", "install_error_handlers"]
 

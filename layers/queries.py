@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from layers._geojson import geometry_from_geojson, geometry_to_geojson
 from layers.errors import InvalidQuery
 
-__all__ = ["MAX_LIMIT", "Query", "parse_bbox", "run_query", "to_feature_collection", "feature_json"]
+__all__ = ["MAX_LIMIT", "Query", "parse_bbox", "parse_geometry", "run_query", "to_feature_collection", "feature_json"]
 
 MAX_LIMIT = 10_000
 MAX_RADIUS_M = 50_000
@@ -54,6 +55,17 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise InvalidQuery("bbox must satisfy -180 <= minx <= maxx <= 180, -90 <= miny <= maxy <= 90")
     return minx, miny, maxx, maxy
+
+
+def parse_geometry(geojson: Any) -> shapely.Geometry:
+    """A query geometry (WGS84) from a GeoJSON geometry object.
+
+    Raises
+    ------
+    InvalidQuery
+        Not a geometry object, an unknown type, bad coordinates, empty or invalid.
+    """
+    return geometry_from_geojson(geojson, error=InvalidQuery)
 
 
 def _filter_mask(gdf: gpd.GeoDataFrame, filters: Mapping[str, str]) -> np.ndarray:
@@ -133,11 +145,9 @@ def run_query(gdf: gpd.GeoDataFrame, query: Query) -> tuple[gpd.GeoDataFrame, in
 
 def feature_json(fid: Any, row: pd.Series, geometry_name: str) -> dict[str, Any]:
     """One GeoJSON Feature from a row."""
-    geom = row[geometry_name]
     props = {k: _json_value(v) for k, v in row.items() if k != geometry_name}
     return {"type": "Feature", "id": _json_value(fid),
-            "geometry": shapely.geometry.mapping(geom) if geom is not None else None,
-            "properties": props}
+            "geometry": geometry_to_geojson(row[geometry_name]), "properties": props}
 
 
 def _json_value(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from layers.errors import LayerNotFound
 from layers.registry import LayerInfo
 
 __all__ = ["vector_tilejson", "raster_tilejson"]
@@ -27,7 +28,15 @@ def vector_tilejson(infos: Sequence[LayerInfo], tiles_url: str) -> dict[str, Any
         The layers in the tile.
     tiles_url : str
         Template ``.../{z}/{x}/{y}.mvt``.
+
+    Raises
+    ------
+    LayerNotFound
+        A layer has no geometry (a plain table), so it has no tiles.
     """
+    flat = [i.name for i in infos if i.bounds is None]
+    if flat:
+        raise LayerNotFound(f"layers without geometry have no tiles: {', '.join(flat)}")
     bounds = _union_bounds(infos)
     minzoom = min(i.minzoom for i in infos)
     maxzoom = max(i.maxzoom for i in infos)

@@ -13,14 +13,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
-import mapbox_vector_tile
 import morecantile
 import numpy as np
 import pandas as pd
 import shapely
 
+from layers._mvt import AttributeTable, add_layer, new_tile
 from layers.errors import TileOutOfRange
 
 __all__ = [
@@ -69,6 +70,8 @@ class ProjectedLayer:
     fids: np.ndarray
     props: pd.DataFrame
     tree: shapely.STRtree
+    table: AttributeTable
+    mvt_ids: np.ndarray
 
     @classmethod
     def from_gdf(cls, name: str, gdf: gpd.GeoDataFrame, version: int) -> ProjectedLayer:
@@ -78,8 +81,11 @@ class ProjectedLayer:
         props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
         if "id" not in props.columns:
             props.insert(0, "id", gdf.index.to_numpy())
-        return cls(name, version, geoms, gdf.index.to_numpy(), props.reset_index(drop=True),
-                   shapely.STRtree(geoms))
+        props = props.reset_index(drop=True)
+        fids = gdf.index.to_numpy()
+        mvt_ids = np.array([_feature_id(_clean(f)) for f in fids], dtype=np.uint64)
+        return cls(name, version, geoms, fids, props, shapely.STRtree(geoms),
+                   AttributeTable.from_frame(props), mvt_ids)
 
 
 def _clean(value: object) -> object:
@@ -94,21 +100,23 @@ def _clean(value: object) -> object:
     return str(value)
 
 
-def _layer_features(layer: ProjectedLayer, bounds: tuple[float, float, float, float],
-                    z: int) -> list[dict]:
+def _tile_geometries(layer: ProjectedLayer, bounds: tuple[float, float, float, float]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the features in the buffered tile, and their tile-coordinate geometries."""
     left, bottom, right, top = bounds
     size = right - left
     pad = size * BUFFER / EXTENT
     clip_box = shapely.box(left - pad, bottom - pad, right + pad, top + pad)
     hits = layer.tree.query(clip_box, predicate="intersects")
     if len(hits) == 0:
-        return []
+        return hits, np.array([], dtype=object)
     geoms = layer.geoms[hits]
-    tolerance = size / EXTENT * SIMPLIFY_PIXELS
-    clipped = shapely.intersection(geoms, clip_box)
-    simplified = shapely.simplify(clipped, tolerance, preserve_topology=True)
-    scale_x = EXTENT / size
-    scale_y = EXTENT / (top - bottom)
+    shapely.prepare(clip_box)
+    crossing = ~shapely.contains_properly(clip_box, geoms)
+    clipped = geoms.copy()
+    clipped[crossing] = shapely.intersection(geoms[crossing], clip_box)
+    simplified = shapely.simplify(clipped, size / EXTENT * SIMPLIFY_PIXELS, preserve_topology=True)
+    scale_x, scale_y = EXTENT / size, EXTENT / (top - bottom)
 
     def to_tile(coords: np.ndarray) -> np.ndarray:
         out = np.empty_like(coords)
@@ -116,20 +124,7 @@ def _layer_features(layer: ProjectedLayer, bounds: tuple[float, float, float, fl
         out[:, 1] = (top - coords[:, 1]) * scale_y
         return np.round(out)
 
-    tiled = shapely.transform(simplified, to_tile)
-    rows = layer.props.iloc[hits]
-    columns = list(rows.columns)
-    features = []
-    fids = layer.fids[hits]
-    for geom, fid, values in zip(tiled, fids, rows.itertuples(index=False, name=None), strict=True):
-        if geom is None or geom.is_empty:
-            continue
-        if geom.geom_type in ("Polygon", "MultiPolygon") and geom.area == 0:
-            continue
-        props = {k: v for k, v in ((c, _clean(v)) for c, v in zip(columns, values, strict=True))
-                 if v is not None}
-        features.append({"geometry": geom, "properties": props, "id": _feature_id(_clean(fid))})
-    return features
+    return hits, shapely.transform(simplified, to_tile)
 
 
 def _feature_id(value: object) -> int:
@@ -154,16 +149,14 @@ def encode_tile(layers: Sequence[ProjectedLayer], z: int, x: int, y: int) -> byt
         The protobuf tile, or ``b""``.
     """
     bounds = tile_bounds(z, x, y)
-    payload = []
+    tile = new_tile()
+    written = 0
     for layer in layers:
-        features = _layer_features(layer, bounds, z)
-        if features:
-            payload.append({"name": layer.name, "features": features})
-    if not payload:
-        return b""
-    return mapbox_vector_tile.encode(
-        payload, default_options={"extents": EXTENT, "y_coord_down": True,
-                                  "quantize_bounds": None, "check_winding_order": True})
+        rows, geoms = _tile_geometries(layer, bounds)
+        if len(rows):
+            ids = layer.mvt_ids[rows]
+            written += add_layer(tile, layer.name, EXTENT, layer.table, rows, geoms, ids)
+    return tile.SerializeToString() if written else b""
 
 
 class TileCache:
@@ -175,12 +168,12 @@ class TileCache:
 
     def __init__(self, max_items: int = 20_000) -> None:
         self.max_items = max_items
-        self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple) -> bytes | None:
+    def get(self, key: tuple) -> Any:
         """A cached tile, or None."""
         with self._lock:
             tile = self._items.get(key)
@@ -191,7 +184,7 @@ class TileCache:
             self.hits += 1
             return tile
 
-    def put(self, key: tuple, tile: bytes) -> None:
+    def put(self, key: tuple, tile: Any) -> None:
         """Store a tile, evicting the least recently used beyond ``max_items``."""
         with self._lock:
             self._items[key] = tile

@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
+from layers._geojson import geometry_from_geojson, geometry_to_geojson
 from layers.errors import FeatureNotFound, InvalidFeature, InvalidQuery, VersionConflict
 from layers.registry import Layer, LayerInfo
 
@@ -102,17 +103,7 @@ class LayerEditor:
 
     # -- validation ----------------------------------------------------------------
     def _geometry(self, geojson: Any) -> shapely.Geometry:
-        if not isinstance(geojson, dict) or "type" not in geojson:
-            raise InvalidFeature("geometry must be a GeoJSON geometry object")
-        try:
-            geom = shapely.geometry.shape(geojson)
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-            raise InvalidFeature(f"invalid GeoJSON geometry: {exc}") from None
-        if geom.is_empty or not shapely.is_valid(geom):
-            raise InvalidFeature(f"invalid geometry: {shapely.is_valid_reason(geom)}")
-        minx, miny, maxx, maxy = geom.bounds
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise InvalidFeature("coordinates must be WGS84 lon/lat")
+        geom = geometry_from_geojson(geojson, error=InvalidFeature)
         allowed = _GEOMETRY_FAMILY.get(self.layer.info.geometry_type)
         if allowed is not None and geom.geom_type not in allowed:
             raise InvalidFeature(f"layer {self.layer.name!r} holds {self.layer.info.geometry_type}"
@@ -146,15 +137,21 @@ class LayerEditor:
         geom = row[data.geometry.name]
         props = {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v))
                  for k, v in row.items() if k != data.geometry.name}
-        return {"properties": props,
-                "geometry": shapely.geometry.mapping(geom) if geom is not None else None}
+        return {"properties": props, "geometry": geometry_to_geojson(geom)}
 
     # -- edits ------------------------------------------------------------------------
     def _next_fid(self) -> Any:
+        """A fresh id, never one a deleted feature had (so a stale version cannot match)."""
         index = self.layer.data.index
         if pd.api.types.is_integer_dtype(index.dtype) or len(index) == 0:
-            return int(index.max()) + 1 if len(index) else 0
-        return f"new-{len(self.changes) + 1}"
+            used = [int(index.max())] if len(index) else []
+            used += [c.fid for c in self.changes if isinstance(c.fid, int)]
+            return max(used) + 1 if used else 0
+        taken = set(index) | {c.fid for c in self.changes}
+        n = len(self.changes) + 1
+        while f"new-{n}" in taken:
+            n += 1
+        return f"new-{n}"
 
     def create(self, properties: dict[str, Any], geometry: dict[str, Any]) -> Change:
         """Add a feature; returns the change (with the new ``fid``)."""

@@ -6,14 +6,13 @@ import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
-import shapely.geometry
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi import Path as PathParam
 
 from api.auth import require_editor
 from api.deps import get_city
 from layers.errors import InvalidQuery
-from layers.queries import MAX_LIMIT, parse_bbox
+from layers.queries import MAX_LIMIT, parse_bbox, parse_geometry
 from layers.queries import Query as LayerQuery
 from twin.city import City
 
@@ -84,12 +83,7 @@ def post_intersects(
 ) -> dict[str, Any]:
     """Paged GeoJSON of the features intersecting the posted geometry."""
     city.layer_service.require(name)
-    try:
-        shape = shapely.geometry.shape(geometry)
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-        raise InvalidQuery(f"invalid GeoJSON geometry: {exc}") from None
-    if shape.is_empty or not shape.is_valid:
-        raise InvalidQuery("the geometry is empty or invalid")
+    shape = parse_geometry(geometry)
     query = _query(request, None, limit, offset, None, None, None, polygon=shape)
     return city.layer_service.features(name, query, as_of=as_of)
 

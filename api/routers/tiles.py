@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import get_city
 from layers.errors import TileOutOfRange
@@ -31,7 +32,7 @@ def _names(layers: str) -> list[str]:
 @router.get("/tiles/{layers}/{z}/{x}/{y}.mvt", summary="Vector tile (Mapbox Vector Tile 2.1)",
             responses={200: {"content": {MVT_MEDIA_TYPE: {}}}, 204: {"description": "empty"},
                        304: {"description": "not modified"}})
-def vector_tile(
+async def vector_tile(
     request: Request, layers: LayerList, z: Z, x: XY, y: XY,
     as_of: Annotated[str | None, Query(max_length=64)] = None,
     city: City = Depends(get_city),
@@ -39,9 +40,11 @@ def vector_tile(
     """A tile of one layer or several (``roads,pois``); 204 when empty, 404 outside bounds."""
     service = city.layer_service
     names = _names(layers)
-    for n in names:
-        service.require(n)
-    tile = service.tile(names, z, x, y, as_of=as_of)
+    tile = service.cached_tile(names, z, x, y) if as_of is None else None
+    if tile is None:  # encode off the event loop
+        for n in names:
+            service.require(n)
+        tile = await run_in_threadpool(service.tile, names, z, x, y, as_of=as_of)
     if not tile.data and not service.in_bounds(names, z, x, y):
         raise TileOutOfRange(f"tile {z}/{x}/{y} is outside the bounds of {layers}")
     headers = {"ETag": tile.etag, "Cache-Control": CACHE_CONTROL}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from scipy.optimize import linprog
 from scipy import sparse
+from scipy.optimize import linprog
 
 from api import create_app
 from twin import City, Settings

@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 import rasterio
 from PIL import Image
-from rasterio.enums import Resampling
 from rasterio.transform import Affine
-from rasterio.warp import reproject
 from rasterio.warp import transform as warp_transform
 
 from layers.errors import LayerNotFound, TileOutOfRange
@@ -84,6 +82,20 @@ def colorize(values: np.ndarray, vmin: float, vmax: float, *, reverse: bool = Fa
     return buf.getvalue()
 
 
+def _sample_nearest(data: np.ndarray, transform: Affine,
+                    bounds: tuple[float, float, float, float]) -> np.ndarray:
+    """A TILE_SIZE² grid over ``bounds`` (same CRS as ``transform``), nearest pixel, NaN outside."""
+    left, bottom, right, top = bounds
+    centres = (np.arange(TILE_SIZE) + 0.5) / TILE_SIZE
+    cols = np.floor((left + centres * (right - left) - transform.c) / transform.a).astype(np.int64)
+    rows = np.floor((top - centres * (top - bottom) - transform.f) / transform.e).astype(np.int64)
+    col_ok = (cols >= 0) & (cols < data.shape[1])
+    row_ok = (rows >= 0) & (rows < data.shape[0])
+    out = np.full((TILE_SIZE, TILE_SIZE), np.nan)
+    out[np.ix_(row_ok, col_ok)] = data[np.ix_(rows[row_ok], cols[col_ok])]
+    return out
+
+
 class RasterStore:
     """The raster layers of a bundle (``<dir>/<name>.tif``), opened lazily and kept in memory."""
 
@@ -141,12 +153,7 @@ class RasterStore:
         src_bottom = src_top + transform.e * data.shape[0]
         if left >= src_right or right <= src_left or bottom >= src_top or top <= src_bottom:
             raise TileOutOfRange(f"tile {z}/{x}/{y} is outside raster {name!r}")
-        out = np.full((TILE_SIZE, TILE_SIZE), np.nan)
-        dst_transform = Affine((right - left) / TILE_SIZE, 0, left, 0,
-                               -(top - bottom) / TILE_SIZE, top)
-        reproject(data, out, src_transform=transform, src_crs="EPSG:3857",
-                  dst_transform=dst_transform, dst_crs="EPSG:3857", src_nodata=np.nan,
-                  dst_nodata=np.nan, resampling=Resampling.nearest)
+        out = _sample_nearest(data, transform, (left, bottom, right, top))
         return colorize(out, meta.get("vmin", np.nanmin(data)), meta.get("vmax", np.nanmax(data)),
                         reverse=bool(meta.get("reverse", False)))
 

@@ -12,6 +12,7 @@ from address import errors as address_errors
 from layers import errors as layer_errors
 from routing import errors as routing_errors
 from twin import errors as twin_errors
+from twin.bikes import errors as bike_errors
 from twin.schools import errors as school_errors
 
 __all__ = ["ERROR_STATUS", "status_for", "install_error_handlers"]
@@ -35,6 +36,10 @@ ERROR_STATUS: list[tuple[type[Exception], int]] = [
     (layer_errors.StoreUnavailable, 503),
     (layer_errors.StoreError, 503),
     (layer_errors.BundleError, 503),
+    (bike_errors.InvalidResolution, 400),
+    (bike_errors.InvalidHour, 400),
+    (bike_errors.InvalidPeriod, 400),
+    (bike_errors.InvalidTrips, 422),
     (school_errors.InvalidLevel, 400),
     (school_errors.HomeNotFound, 404),
     (school_errors.InvalidSchoolInput, 422),

@@ -16,7 +16,8 @@ import shapely
 from layers._geojson import geometry_from_geojson, geometry_to_geojson
 from layers.errors import InvalidQuery
 
-__all__ = ["MAX_LIMIT", "Query", "parse_bbox", "parse_geometry", "run_query", "to_feature_collection", "feature_json"]
+__all__ = ["MAX_LIMIT", "Query", "parse_bbox", "parse_geometry", "run_query",
+           "to_feature_collection", "feature_json"]
 
 MAX_LIMIT = 10_000
 MAX_RADIUS_M = 50_000

@@ -62,8 +62,18 @@ class LayerService:
                     self.editor(log.stem)
 
     # -- layers --------------------------------------------------------------------
+    def sync(self, name: str) -> None:
+        """See the edits other processes (server workers) logged for ``name`` since."""
+        editor = self._editors.get(name)
+        if editor is not None:
+            editor.sync()
+        elif self.edits_dir is not None and name in self.registry and \
+                (self.edits_dir / f"{name}.jsonl").is_file():
+            self.editor(name)  # opening replays the log
+
     def info(self, name: str) -> LayerInfo:
         """Metadata of a layer (:class:`LayerNotFound` if unknown)."""
+        self.sync(name)
         return self.registry[name].info
 
     def editor(self, name: str) -> LayerEditor:
@@ -77,6 +87,7 @@ class LayerService:
     def data(self, name: str, *, as_of: str | None = None) -> gpd.GeoDataFrame:
         """A layer's features, now or as of a time."""
         layer = self.registry[name]
+        self.sync(name)
         if as_of is None:
             return layer.data
         return self.editor(name).as_of(as_of)
@@ -130,6 +141,7 @@ class LayerService:
     def changes(self, name: str, since: str | None = None) -> list[Change]:
         """Changes of a layer since a time."""
         self.registry[name]
+        self.sync(name)
         return self.editor(name).changes_since(since)
 
     # -- tiles ----------------------------------------------------------------------
@@ -185,6 +197,8 @@ class LayerService:
     def cached_tile(self, names: Sequence[str], z: int, x: int, y: int) -> Tile | None:
         """The current tile from the cache, or None (no encoding, no validation beyond keys)."""
         try:
+            for n in names:
+                self.sync(n)
             versions = tuple(self.registry[n].info.version for n in names)
         except LayerNotFound:
             return None

@@ -1,7 +1,9 @@
 """Versioned edits of a layer (时空): create / update / delete, as-of reads, change log.
 
 Every accepted edit is appended (and fsynced) to a JSON-lines log before it is applied,
-so nothing written is lost across restarts: opening the layer replays the log. Each
+so nothing written is lost across restarts: opening the layer replays the log. Several
+processes (server workers) may share one log: edits take a file lock and catch up first,
+and readers call :meth:`LayerEditor.sync` to see what the others wrote. Each
 feature carries a version; an update or delete must name the version it was based on
 (optimistic concurrency), and a stale one raises :class:`VersionConflict`.
 """
@@ -9,14 +11,19 @@ feature carries a version; an update or delete must name the version it was base
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 import shapely.geometry
@@ -26,6 +33,8 @@ from layers.errors import FeatureNotFound, InvalidFeature, InvalidQuery, Version
 from layers.registry import Layer, LayerInfo
 
 __all__ = ["Change", "LayerEditor", "parse_time"]
+
+logger = logging.getLogger(__name__)
 
 _GEOMETRY_FAMILY = {"Point": {"Point", "MultiPoint"},
                     "LineString": {"LineString", "MultiLineString"},
@@ -85,8 +94,9 @@ class LayerEditor:
         self._versions: dict[Any, int] = {}
         self._lock = threading.Lock()
         self._base_version = layer.info.version
-        if log_path is not None and log_path.is_file():
-            self._replay(log_path)
+        self._offset = 0  # bytes of the log applied so far
+        if log_path is not None:
+            self._catch_up()
 
     # -- state -------------------------------------------------------------------
     @property
@@ -145,7 +155,8 @@ class LayerEditor:
         index = self.layer.data.index
         if pd.api.types.is_integer_dtype(index.dtype) or len(index) == 0:
             used = [int(index.max())] if len(index) else []
-            used += [c.fid for c in self.changes if isinstance(c.fid, int)]
+            used += [int(c.fid) for c in self.changes
+                     if isinstance(c.fid, int | np.integer) and not isinstance(c.fid, bool)]
             return max(used) + 1 if used else 0
         taken = set(index) | {c.fid for c in self.changes}
         n = len(self.changes) + 1
@@ -156,7 +167,7 @@ class LayerEditor:
     def create(self, properties: dict[str, Any], geometry: dict[str, Any]) -> Change:
         """Add a feature; returns the change (with the new ``fid``)."""
         props, geom = self._properties(properties), self._geometry(geometry)
-        with self._lock:
+        with self._exclusive():
             fid = self._next_fid()
             after = {"properties": props, "geometry": shapely.geometry.mapping(geom)}
             return self._commit("create", fid, 1, None, after)
@@ -166,7 +177,7 @@ class LayerEditor:
         """Change a feature's properties and/or geometry if it is still at ``expected_version``."""
         props = self._properties(properties or {})
         geom = self._geometry(geometry) if geometry is not None else None
-        with self._lock:
+        with self._exclusive():
             fid = self._existing(fid)
             self._check_version(fid, expected_version)
             before = self._snapshot(fid)
@@ -177,7 +188,7 @@ class LayerEditor:
 
     def delete(self, fid: Any, *, expected_version: int) -> Change:
         """Remove a feature if it is still at ``expected_version``."""
-        with self._lock:
+        with self._exclusive():
             fid = self._existing(fid)
             self._check_version(fid, expected_version)
             before = self._snapshot(fid)
@@ -190,7 +201,7 @@ class LayerEditor:
             candidates.append(int(fid))
         for c in candidates:
             if c in index:
-                return c
+                return int(c) if isinstance(c, np.integer) else c
         raise FeatureNotFound(f"no feature {fid!r} in layer {self.layer.name!r}")
 
     def _check_version(self, fid: Any, expected: int) -> None:
@@ -200,16 +211,40 @@ class LayerEditor:
                 f"feature {fid!r} of {self.layer.name!r} is at version {current}, not {expected}:"
                 " reload it and apply your edit again", current_version=current)
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold this layer's edit lock, across threads and processes, with the log caught up.
+
+        Several server processes may edit one bundle: each takes an exclusive ``flock`` on
+        ``<layer>.lock`` and first applies what the others appended, so versions are checked
+        against the latest state and ids are never handed out twice.
+        """
+        with self._lock:
+            if self.log_path is None:
+                yield
+                return
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.with_suffix(".lock").open("a") as lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                try:
+                    self._catch_up()
+                    yield
+                finally:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
     def _commit(self, op: str, fid: Any, version: int, before: dict | None,
                 after: dict | None) -> Change:
         change = Change(layer_version=self.layer.info.version + 1, time=_now(), op=op, fid=fid,
                         feature_version=version, before=before, after=after)
         if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.log_path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(asdict(change), ensure_ascii=False, default=str) + "\n")
+            line = (json.dumps(asdict(change), ensure_ascii=False, default=str) + "\n").encode()
+            with self.log_path.open("ab") as fh:
+                if fh.tell() > self._offset:  # a torn line from a crash: drop it
+                    fh.truncate(self._offset)
+                fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())
+            self._offset += len(line)
         self._apply(change)
         return change
 
@@ -227,18 +262,44 @@ class LayerEditor:
         self.layer.info.updated = change.time
         self.changes.append(change)
 
-    def _replay(self, path: Path) -> None:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
+    def sync(self) -> bool:
+        """Apply the edits other processes appended to the log; True when there were any."""
+        if self.log_path is None:
+            return False
+        try:
+            size = self.log_path.stat().st_size
+        except FileNotFoundError:
+            return False
+        if size == self._offset:
+            return False
+        with self._lock:
+            return self._catch_up()
+
+    def _catch_up(self) -> bool:
+        """Apply the complete lines of the log past ``_offset`` (the caller holds the lock)."""
+        assert self.log_path is not None
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(self._offset)
+                tail = fh.read()
+        except FileNotFoundError:
+            return False
+        applied = False
+        for raw in tail.split(b"\n")[:-1]:  # the part after the last newline may be torn
+            self._offset += len(raw) + 1
+            if not raw.strip():
                 continue
             try:
-                change = Change(**json.loads(line))
+                change = Change(**json.loads(raw))
             except (ValueError, TypeError):
-                break  # a torn last line from a crash: everything before it is intact
+                logger.warning("skipping a corrupt line in %s", self.log_path)
+                continue
             if isinstance(change.fid, str) and change.fid.isdigit() and \
                     pd.api.types.is_integer_dtype(self.layer.data.index.dtype):
                 change.fid = int(change.fid)
             self._apply(change)
+            applied = True
+        return applied
 
     # -- reads ----------------------------------------------------------------------
     def changes_since(self, since: str | dt.datetime | None = None) -> list[Change]:

@@ -16,7 +16,13 @@
   const rasters = (await rasterRes.json()).rasters;
   const roads = layers.find((l) => l.name === "roads") || layers[0];
   const b = roads.bounds;
-  const attribution = [...new Set(layers.map((l) => l.attribution))].join(" | ");
+  // one credit per source, however many layers share it (ODbL for the OSM-derived layers)
+  const attribution = [...new Set([...layers, ...rasters]
+    .flatMap((l) => (l.attribution || "").split(/\s+[|+]\s+|,\s*derived from\s+/))
+    .map((a) => a.trim()).filter(Boolean))]
+    .join(" | ");
+  const escapeHtml = (v) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
   const map = new maplibregl.Map({
     container: "map",
@@ -63,8 +69,7 @@
   map.on("load", () => {
     for (const r of rasters) {
       map.addSource("raster-" + r.name, { type: "raster", tileSize: 256,
-        tiles: [base + "/tiles/" + r.name + "/{z}/{x}/{y}.png"], bounds: r.bounds,
-        attribution: r.attribution });
+        tiles: [base + "/tiles/" + r.name + "/{z}/{x}/{y}.png"], bounds: r.bounds });
       map.addLayer({ id: "raster-" + r.name, type: "raster", source: "raster-" + r.name,
         layout: { visibility: "none" }, paint: { "raster-opacity": 0.7 } });
       checkbox(document.getElementById("rasters"), r.name, r.description + " (" + r.unit + ")",
@@ -76,8 +81,7 @@
     const sorted = [...layers].sort((a, c) => (order.indexOf(a.name) + 99) % 99 - (order.indexOf(c.name) + 99) % 99);
     for (const layer of sorted) {
       map.addSource(layer.name, { type: "vector", tiles: [base + "/tiles/" + layer.name + "/{z}/{x}/{y}.mvt"],
-        minzoom: layer.minzoom, maxzoom: Math.min(layer.maxzoom, 16), bounds: layer.bounds,
-        attribution: layer.attribution });
+        minzoom: layer.minzoom, maxzoom: Math.min(layer.maxzoom, 16), bounds: layer.bounds });
       const style = styleFor(layer);
       style.layout = { visibility: ON_BY_DEFAULT.has(layer.name) ? "visible" : "none" };
       map.addLayer(style);
@@ -87,9 +91,9 @@
       map.on("click", layer.name, (e) => {
         const f = e.features[0];
         const rows = Object.entries(f.properties).slice(0, 14)
-          .map(([k, v]) => "<tr><td>" + k + "</td><td>" + String(v).replace(/</g, "&lt;") + "</td></tr>").join("");
+          .map(([k, v]) => "<tr><td>" + escapeHtml(k) + "</td><td>" + escapeHtml(v) + "</td></tr>").join("");
         new maplibregl.Popup().setLngLat(e.lngLat)
-          .setHTML("<b>" + layer.title + "</b><table>" + rows + "</table>").addTo(map);
+          .setHTML("<b>" + escapeHtml(layer.title) + "</b><table>" + rows + "</table>").addTo(map);
       });
       map.on("mouseenter", layer.name, () => { map.getCanvas().style.cursor = "pointer"; });
       map.on("mouseleave", layer.name, () => { map.getCanvas().style.cursor = ""; });

@@ -56,6 +56,16 @@ def test_web_map_loads_and_draws_tiles(server: str, artifacts: Path) -> None:
         rendered = page.evaluate(
             "window.citytwinMap.queryRenderedFeatures({layers: ['roads', 'signals']}).length")
         attribution = page.inner_text(".maplibregl-ctrl-attrib")
+        # click a drawn signal: its popup shows the feature's attributes
+        point = page.evaluate("""() => {
+            const m = window.citytwinMap;
+            const f = m.queryRenderedFeatures({layers: ['signals']})[0];
+            const p = m.project(f.geometry.coordinates);
+            return [p.x, p.y];
+        }""")
+        page.mouse.click(point[0], point[1])
+        page.wait_for_selector(".maplibregl-popup", timeout=10_000)
+        popup = "\n".join(page.locator(".maplibregl-popup").all_inner_texts())
         # toggle a raster on and wait for its tiles
         page.evaluate("document.body.dataset.mapIdle = '0'")
         page.check("input[name='fire_travel_time']")
@@ -69,5 +79,7 @@ def test_web_map_loads_and_draws_tiles(server: str, artifacts: Path) -> None:
     assert any(code == 200 for _, code in mvt)
     assert any(url.endswith(".png") and code == 200 for url, code in tiles)
     assert rendered > 50
-    assert "OpenStreetMap" in attribution
+    assert attribution.count("OpenStreetMap") == 1 and "ODbL" in attribution
+    assert "Signalized" in popup or "信号灯" in popup
+    assert "id" in popup.split()
     assert (artifacts / "webmap.png").stat().st_size > 10_000

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import mapbox_vector_tile
 import pytest
+import shapely
+import shapely.geometry
 
 from layers.postgis import connect
 from layers.postgis_tiles import postgis_tile
@@ -57,3 +59,36 @@ def test_twin_on_postgis_serves_st_asmvt_tiles(engine, postgis_url: str) -> None
         assert res.status_code == 200
         assert mapbox_vector_tile.decode(res.content)["roads"]["features"]
         assert client.get("/health").json()["store"] == "postgis"
+
+
+#: a natural key of each layer, present in both tiles (the feature id is not in ST_AsMVT's)
+KEYS = {"roads": ("u", "v", "key"), "pois": ("osm_id",), "signals": ("node",)}
+
+
+def _by_key(tile: bytes, layer: str) -> dict[tuple, dict]:
+    features = mapbox_vector_tile.decode(tile).get(layer, {"features": []})["features"]
+    return {tuple(f["properties"].get(k) for k in KEYS[layer]): f for f in features}
+
+
+@pytest.mark.parametrize("layer", sorted(KEYS))
+def test_same_features_and_geometry_within_tolerance(city: City, engine, layer: str) -> None:  # noqa: ANN001
+    """Feature by feature: same set, same attributes, geometry within 4 tile units (of 4096)."""
+    info = city.layers[layer].info
+    projected = ProjectedLayer.from_gdf(layer, city.layers[layer].data, info.version)
+    compared = 0
+    for t in TILES:
+        ours = _by_key(encode_tile([projected], t.z, t.x, t.y), layer)
+        theirs = _by_key(postgis_tile(engine, "tiles_eq", [info], t.z, t.x, t.y), layer)
+        missing, extra = set(theirs) - set(ours), set(ours) - set(theirs)
+        assert len(missing) + len(extra) <= max(1, 0.01 * len(theirs)), (t, missing, extra)
+        for key in set(ours) & set(theirs):
+            a, b = ours[key], theirs[key]
+            for field, value in b["properties"].items():
+                assert a["properties"].get(field) == pytest.approx(value) \
+                    if isinstance(value, float) else a["properties"].get(field) == value, (key, field)
+            ga = shapely.geometry.shape(a["geometry"])
+            gb = shapely.geometry.shape(b["geometry"])
+            assert ga.geom_type.replace("Multi", "") == gb.geom_type.replace("Multi", "")
+            assert shapely.hausdorff_distance(ga, gb) <= 4.0, (t, key)
+            compared += 1
+    assert compared > 20

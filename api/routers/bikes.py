@@ -1,0 +1,52 @@
+"""Shared-bike quotas over HTTP (共享单车有序骑)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.deps import get_city
+from twin.city import City
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["bikes"])
+
+
+def _geojson(gdf: Any) -> dict[str, Any]:
+    return json.loads(gdf.to_json(drop_id=True))
+
+
+@router.get("/bikes/quotas", summary="Quota per H3 cell (合理投放量), demand at an hour")
+def get_quotas(
+    res: Annotated[int, Query(description="H3 resolution 7-10")] = 9,
+    hour: Annotated[int | None, Query(description="0-23; omit for the whole day")] = None,
+    city: City = Depends(get_city),
+) -> dict[str, Any]:
+    """GeoJSON; properties ``h3`` (cell id string), ``quota``, ``pickups``, ``dropoffs``,
+    ``net_flow``; 400 for a resolution outside 7-10 or an hour outside 0-23."""
+    return _geojson(city.bikes.quotas(res=res, hour=hour))
+
+
+@router.get("/bikes/fences", summary="Parking fences (电子围栏)")
+def get_fences(res: Annotated[int, Query()] = 9, city: City = Depends(get_city)) -> dict[str, Any]:
+    """GeoJSON polygons with ``capacity`` and the cell's ``quota``."""
+    return _geojson(city.bikes.fences(res=res))
+
+
+@router.get("/bikes/rebalancing", summary="Rebalancing moves before a peak")
+def get_rebalancing(period: Annotated[str, Query(max_length=4)] = "am",
+                    res: Annotated[int, Query()] = 9,
+                    city: City = Depends(get_city)) -> dict[str, Any]:
+    """Moves (from cell, to cell, bikes, metres) of the exact min-cost plan; ``am`` or ``pm``."""
+    moves = city.bikes.rebalancing(period=period, res=res)
+    return {"period": period, "bikes_moved": int(moves["bikes"].sum()) if len(moves) else 0,
+            "moves": moves.to_dict("records")}
+
+
+@router.get("/bikes/metrics", summary="精准投放率 and 乱停乱放率, with how they were computed")
+def get_metrics(res: Annotated[int, Query()] = 9, city: City = Depends(get_city)) -> dict[str, Any]:
+    """Fractions, measured on held-out days and held-out real grid cells."""
+    return city.bikes.metrics(res=res)

@@ -1,0 +1,98 @@
+"""Shared-bike model: disaggregation, trips ingest, quotas, fences, rebalancing, metrics."""
+
+from __future__ import annotations
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from address.crs import from_wgs84
+from api import create_app
+from twin import City, Settings
+from twin.bikes.demand import disaggregate
+from twin.bikes.errors import InvalidHour, InvalidPeriod, InvalidResolution, InvalidTrips
+from twin.bikes.model import rebalance
+from twin.bikes.trips import MOBIKE_COLUMNS, generate_trips, ingest_trips
+
+
+def test_disaggregation_conserves_real_demand(city: City) -> None:
+    grid = city.layers["bike_grid"].data
+    for res in (8, 9):
+        cells = disaggregate(grid, city.layers["pois"].data, city.layers["roads"].data, res=res)
+        assert cells["h3"].is_unique
+        assert cells["starts"].sum() == pytest.approx(grid["start_count"].sum(), rel=0.02)
+        assert (cells["weight"] >= 1).all()
+    with pytest.raises(InvalidResolution):
+        disaggregate(grid, city.layers["pois"].data, city.layers["roads"].data, res=12)
+
+
+def test_trips_schema_gcj02_and_vectorized_h3(city: City) -> None:
+    cells = pd.DataFrame({"lon": [121.47, 121.48, 121.49], "lat": [31.23, 31.235, 31.24],
+                          "start_weight": [1.0, 2.0, 1.0], "end_weight": [1.0, 1.0, 3.0]})
+    trips = generate_trips(cells, days=2, trips_per_day=500, seed=1)
+    assert list(trips.columns[:10]) == MOBIKE_COLUMNS and (trips["source"] == "synthetic").all()
+    assert (trips["end_time"] > trips["start_time"]).all()
+    again = generate_trips(cells, days=2, trips_per_day=500, seed=1)
+    pd.testing.assert_frame_equal(trips, again)  # reproducible
+    ingested = ingest_trips(trips, res=9)
+    # a GCJ-02 point is converted back to WGS84 before indexing
+    glon, glat = from_wgs84(121.47, 31.23, "gcj02")
+    one = trips.head(1).assign(start_location_x=glon, start_location_y=glat)
+    cell = ingest_trips(one, res=9)["start_cell"].iat[0]
+    assert h3.int_to_str(int(cell)) == h3.latlng_to_cell(31.23, 121.47, 9)
+    assert len(ingested) == len(trips)
+    with pytest.raises(InvalidTrips):
+        ingest_trips(trips.drop(columns=["end_time"]))
+
+
+def test_quotas_fences_rebalancing_and_metrics(city: City) -> None:
+    bikes = city.bikes
+    q = bikes.quotas(res=9, hour=8)
+    assert q["h3"].map(h3.is_valid_cell).all() and (q["quota"] >= 0).all()
+    assert (q["quota"] <= np.floor(q["parking_capacity"])).all()
+    assert q["quota"].sum() <= bikes.options["fleet"]
+    morning, evening = bikes.quotas(hour=8), bikes.quotas(hour=18)
+    assert morning["pickups"].sum() > bikes.quotas(hour=3)["pickups"].sum()
+    assert not np.allclose(morning.set_index("h3")["net_flow"].reindex(evening["h3"]).fillna(0),
+                           evening.set_index("h3")["net_flow"])
+    fences = bikes.fences()
+    assert len(fences) > 10 and (fences.geometry.area > 0).all()
+    assert set(fences["h3"]) <= set(q["h3"])
+    m = bikes.metrics()
+    for key in ("precise_deployment_rate", "disorderly_parking_reduction"):
+        assert 0 <= m[key] <= 1 and key in m["how"] or key == "disorderly_parking_reduction"
+    assert m["disorderly_parking_rate_with"] <= m["disorderly_parking_rate_without"]
+    with pytest.raises(InvalidHour):
+        bikes.quotas(hour=24)
+    with pytest.raises(InvalidPeriod):
+        bikes.rebalancing(period="noon")
+
+
+def test_rebalancing_is_optimal_on_a_line() -> None:
+    cells = pd.DataFrame({"h3": ["a", "b", "c", "d"], "lon": [121.0, 121.01, 121.02, 121.03],
+                          "lat": [31.0] * 4})
+    moves = rebalance(np.array([2, -1, 0, -1]), cells)
+    assert moves["bikes"].sum() == 2
+    assert set(zip(moves["from"], moves["to"], strict=True)) == {("a", "b"), ("a", "d")}
+
+
+@pytest.fixture(scope="module")
+def client(city: City) -> TestClient:
+    with TestClient(create_app(Settings(), city=city)) as c:
+        yield c
+
+
+def test_http(client: TestClient) -> None:
+    quotas = client.get("/bikes/quotas", params={"res": 9, "hour": 8}).json()
+    props = quotas["features"][0]["properties"]
+    assert isinstance(props["h3"], str) and "quota" in props
+    metrics = client.get("/bikes/metrics").json()
+    assert 0 <= metrics["precise_deployment_rate"] <= 1 and metrics["how"]
+    assert client.get("/bikes/fences").json()["features"]
+    assert "moves" in client.get("/bikes/rebalancing", params={"period": "pm"}).json()
+    for params in ({"res": 3}, {"hour": 30}, {"res": "x"}):
+        res = client.get("/bikes/quotas", params=params)
+        assert 400 <= res.status_code < 500 and res.json()["detail"]
+    assert client.get("/bikes/rebalancing", params={"period": "noon"}).status_code == 400

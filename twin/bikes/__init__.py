@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-
 from layers.registry import OSM_ATTRIBUTION
 from twin.bikes.service import BikeService
 from twin.bundle import BuildContext

@@ -158,7 +158,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one demand level, short")
     parser.add_argument("--periods", help="comma-separated seconds between background departures")
     args = parser.parse_args()
-    periods = [float(p) for p in args.periods.split(",")] if args.periods else ([3.0] if args.quick else [6.0, 3.0, 2.0])
+    default = [3.0] if args.quick else [6.0, 3.0, 2.0]
+    periods = [float(p) for p in args.periods.split(",")] if args.periods else default
     end = 1200 if args.quick else 1800
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

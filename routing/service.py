@@ -321,9 +321,10 @@ class RoutingService:
             raise StationNotFound(f"unknown stations: {', '.join(sorted(unknown))}")
         nodes = [self._station_nodes[s] for s in stations["id"] if s not in set(remove_stations)]
         nodes += [self.network.snap(lon, lat)[0] for lon, lat in add_stations]
-        closed = np.asarray(list(close_edges), dtype=np.int64)
-        if len(closed) and (closed.min() < 0 or closed.max() >= len(self.network.edge_u)):
-            raise InvalidRequest("closed edge index out of range")
+        n_edges = len(self.network.edge_u)
+        if any(not 0 <= int(e) < n_edges for e in close_edges):
+            raise InvalidRequest(f"closed edge ids must be in [0, {n_edges})")
+        closed = np.asarray([int(e) for e in close_edges], dtype=np.int64)
         saved = self.network.closed.copy()
         try:
             if len(closed):

@@ -47,9 +47,9 @@ class Components:
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Non-empty components."""
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()
-                if v is not None and v != [] and v != ""}
+        """Non-empty components (the flags are reported beside them, not inside)."""
+        return {k: v for k, v in self.__dict__.items()
+                if k != "flags" and v is not None and v != ""}
 
 
 def canonical_text(c: Components) -> str:

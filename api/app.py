@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from twin.city import City
 from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY, Settings
 
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, *, city: City | None = None) ->
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Content-Type", "X-API-Key", "If-None-Match"])
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     _include_routers(app)
     if STATIC_DIR.is_dir():

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
         Base URL used in links and QR codes.
     max_batch : int
         Largest accepted batch (geocoding, routing matrices).
+    max_body_bytes : int
+        Largest accepted request body; larger ones get 413.
     cors_origins : list of str
         Origins allowed by CORS (explicit; empty means same-origin only).
     """
@@ -48,6 +50,7 @@ class Settings(BaseSettings):
     api_keys: dict[str, str] = Field(default_factory=dict)
     public_url: str = "http://127.0.0.1:8000"
     max_batch: int = 10_000
+    max_body_bytes: int = 2_000_000
     cors_origins: list[str] = Field(default_factory=list)
 
     @property

@@ -45,3 +45,10 @@ def test_unknown_path_is_404(client: TestClient) -> None:
 def test_app_opens_the_city_in_its_lifespan(city: City) -> None:
     with TestClient(create_app(Settings(bundle=city.bundle_dir))) as c:
         assert c.get("/health").json()["city"] == city.name
+
+
+def test_oversized_bodies_are_413(city: City) -> None:
+    with TestClient(create_app(Settings(max_body_bytes=1000), city=city)) as small:
+        res = small.post("/geocode/batch", json=["南京东路635号"] * 200)
+        assert res.status_code == 413 and "larger than 1000" in res.json()["detail"]
+        assert small.post("/geocode/batch", json=["南京东路635号"]).status_code == 200

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 
 import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from layers import embedded
 from layers.tiles import TMS
 from twin import City, Settings
 
@@ -19,12 +17,9 @@ EDIT = {"X-API-Key": "k-edit"}
 
 
 @pytest.fixture()
-def client(city: City, tmp_path: Path) -> TestClient:
-    bundle = tmp_path / "shanghai"
-    embedded.write_layers(bundle / "layers", city.layers)
-    (bundle / "manifest.json").write_text((city.bundle_dir / "manifest.json").read_text())
+def client(fresh_city: City) -> TestClient:
     with TestClient(create_app(Settings(api_keys={"k-edit": "editor"}),
-                               city=City.load(bundle))) as c:
+                               city=fresh_city)) as c:
         yield c
 
 

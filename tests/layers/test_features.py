@@ -5,26 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from layers import embedded
 from twin import City, Settings
 
 KEYS = {"k-edit": "editor", "k-read": "reader"}
 EDIT = {"X-API-Key": "k-edit"}
-
-
-@pytest.fixture()
-def fresh_city(city: City, tmp_path: Path) -> City:
-    """A private copy of the city so edits do not leak into other tests."""
-    bundle = tmp_path / "shanghai"
-    embedded.write_layers(bundle / "layers", city.layers)
-    (bundle / "manifest.json").write_text((city.bundle_dir / "manifest.json").read_text())
-    return City.load(bundle)
 
 
 @pytest.fixture()

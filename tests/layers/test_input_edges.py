@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from pathlib import Path
 
 import morecantile
 import numpy as np
@@ -15,7 +14,6 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from api import create_app
-from layers import embedded
 from layers.errors import FeatureNotFound, InvalidFeature, InvalidQuery
 from layers.queries import parse_geometry
 from layers.registry import Layer
@@ -26,11 +24,8 @@ EDIT = {"X-API-Key": "k-edit"}
 
 
 @pytest.fixture()
-def client(city: City, tmp_path: Path) -> TestClient:
-    bundle = tmp_path / "shanghai"
-    embedded.write_layers(bundle / "layers", city.layers)
-    (bundle / "manifest.json").write_text((city.bundle_dir / "manifest.json").read_text())
-    fresh = City.load(bundle)
+def client(fresh_city: City) -> TestClient:
+    fresh = fresh_city
     with TestClient(create_app(Settings(api_keys={"k-edit": "editor"}), city=fresh)) as c:
         yield c
 

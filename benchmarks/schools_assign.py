@@ -61,7 +61,9 @@ def main() -> None:
     over = np.bincount(dist.argmin(axis=1), weights=demand, minlength=N_SCHOOLS) - capacity
     sub = rng.choice(N_HOMES, 5000, replace=False)
     sub_cap = np.full(N_SCHOOLS, int(demand[sub].sum() * 0.97 / N_SCHOOLS))
+    start = time.perf_counter()
     small = assign(demand[sub], sub_cap, dist[sub])
+    small_s = time.perf_counter() - start
     start = time.perf_counter()
     bound = lp_objective(demand[sub], sub_cap, dist[sub])
     lp_s = time.perf_counter() - start
@@ -77,6 +79,8 @@ def main() -> None:
           f"{np.percentile(nearest, 95):.0f} ({int((over > 0).sum())} schools over capacity) |")
     print(f"| optimality gap vs LP bound, 5,000-home subsample | {(ours - bound) / bound:.2e} "
           f"(LP solved in {lp_s:.1f} s) |")
+    print(f"| same 5,000 homes: min-cost flow vs HiGHS LP (s) | {small_s:.2f} vs {lp_s:.2f} "
+          f"(HiGHS / ours = {lp_s / small_s:.0f}x) |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,16 @@
-"""A small, fast MVT 2.1 writer: attributes pre-tabled per layer, geometry commands in numpy.
+"""A fast MVT 2.1 writer: attributes tabled once per layer, the protobuf written in numpy.
 
-``mapbox-vector-tile`` encodes attributes and geometry per feature in Python, which
-dominates tile time. Here each layer's attribute values are tabled once (per version):
-a tile only remaps the value ids it uses. Geometry is clipped, simplified and mapped to
-tile coordinates by the caller (shapely, vectorized); this module writes the commands.
+A tile's layer message is mostly features, and a feature is nothing but varints::
+
+    features = 2: { id = 1: varint, tags = 2: packed varints, type = 3: varint,
+                    geometry = 4: packed varints }
+
+so the features of a layer are written as *one* integer sequence — field keys, lengths,
+ids, tags, types and geometry commands of every feature, interleaved — varint-encoded by
+numpy in a single pass, with no per-feature Python. Each layer's attribute values are
+tabled once per version (serialized value messages, per-feature tags in CSR form); a tile
+only remaps the value ids it uses. Geometry is clipped, simplified and mapped to tile
+coordinates by the caller (shapely, vectorized); this module writes the commands.
 """
 
 from __future__ import annotations
@@ -15,14 +22,95 @@ import pandas as pd
 import shapely
 from mapbox_vector_tile.Mapbox import vector_tile_pb2 as pb
 
-__all__ = ["AttributeTable", "add_layer", "new_tile"]
+__all__ = ["AttributeTable", "encode_layer", "tile_field"]
 
 _MOVE, _LINE, _CLOSE = 1, 2, 7
 #: MVT geometry type by shapely type id (Point, LineString, LinearRing, Polygon, Multi*)
 _TYPE_BY_ID = np.array([1, 2, 2, 3, 1, 2, 3, 0])
+# protobuf keys (field number << 3 | wire type): varint = 0, length-delimited = 2
+_LAYER_NAME, _LAYER_FEATURES, _LAYER_KEYS, _LAYER_VALUES = 0x0A, 0x12, 0x1A, 0x22
+_LAYER_EXTENT, _LAYER_VERSION = 0x28, 0x78
+_FEATURE_ID, _FEATURE_TAGS, _FEATURE_TYPE, _FEATURE_GEOMETRY = 0x08, 0x12, 0x18, 0x22
+_TILE_LAYERS = 0x1A
 
 
-def _value(v: object) -> pb.tile.value:
+# -- varints -------------------------------------------------------------------------------
+#: the smallest value that needs k + 2 varint bytes, k = 0 … 8
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
+
+
+def _varint_sizes(values: np.ndarray) -> np.ndarray:
+    """Bytes each unsigned value takes as a protobuf varint (1 to 10)."""
+    v = values.astype(np.uint64, copy=False)
+    return np.searchsorted(_VARINT_LIMITS, v, side="right") + 1
+
+
+def _varints(values: np.ndarray) -> bytes:
+    """Protobuf varint encoding of every value, concatenated."""
+    v = values.astype(np.uint64, copy=False)
+    sizes = _varint_sizes(v)
+    width = int(sizes.max()) if len(sizes) else 0
+    if width <= 1:
+        return v.astype(np.uint8).tobytes()
+    k = np.arange(width, dtype=np.uint64)
+    groups = ((v[:, None] >> (np.uint64(7) * k)) & np.uint64(0x7F)).astype(np.uint8)
+    groups[k[None, :].astype(np.int64) < (sizes[:, None] - 1)] |= 0x80
+    return groups[k[None, :].astype(np.int64) < sizes[:, None]].tobytes()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _length_delimited(key: int, payload: bytes) -> bytes:
+    return bytes([key]) + _varint(len(payload)) + payload
+
+
+def tile_field(layer: bytes) -> bytes:
+    """A layer message as the ``layers`` field of a tile (tiles are concatenations of these)."""
+    return _length_delimited(_TILE_LAYERS, layer)
+
+
+# -- ragged arrays (values of many features, flat, with a length per feature) ---------------
+def _interleave(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Concatenate per-feature pieces feature-major: f0 part0, f0 part1, …, f1 part0, …
+
+    Each part is ``(flat values, length per feature)``.
+    """
+    lengths = np.column_stack([n for _, n in parts])
+    offsets = (np.cumsum(lengths.ravel()) - lengths.ravel()).reshape(lengths.shape)
+    out = np.empty(int(lengths.sum()), dtype=np.uint64)
+    for k, (flat, n) in enumerate(parts):
+        if not len(flat):
+            continue
+        feature = np.repeat(np.arange(len(n)), n)
+        within = np.arange(len(flat)) - (np.cumsum(n) - n)[feature]
+        out[offsets[feature, k] + within] = flat
+    return out
+
+
+def _gather(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The ragged rows ``flat[starts[i]: starts[i] + lengths[i]]`` of every i, concatenated."""
+    if not lengths.sum():
+        return flat[:0]
+    feature = np.repeat(np.arange(len(lengths)), lengths)
+    within = np.arange(int(lengths.sum())) - (np.cumsum(lengths) - lengths)[feature]
+    return flat[starts[feature] + within]
+
+
+def _sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Sum of each feature's run of values."""
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    return np.bincount(owner, weights=values, minlength=len(lengths)).astype(np.int64)
+
+
+# -- attributes -----------------------------------------------------------------------------
+def _value(v: object) -> bytes:
     out = pb.tile.value()
     if isinstance(v, bool | np.bool_):
         out.bool_value = bool(v)
@@ -35,22 +123,24 @@ def _value(v: object) -> pb.tile.value:
         out.double_value = float(v)
     else:
         out.string_value = str(v)
-    return out
+    return out.SerializeToString()
 
 
 @dataclass
 class AttributeTable:
-    """Keys, distinct values and per-feature tag arrays of a layer."""
+    """Keys and distinct values (as serialized layer fields), per-feature tags (CSR)."""
 
-    keys: list[str]
-    values: list[pb.tile.value]
-    tags: list[np.ndarray]
+    keys: bytes               # every ``keys`` field of the layer message
+    values: np.ndarray        # one ``values`` field (bytes) per distinct value
+    tags: np.ndarray          # key, value, key, value, … of every feature
+    tag_starts: np.ndarray
+    tag_lengths: np.ndarray
 
     @classmethod
     def from_frame(cls, props: pd.DataFrame) -> AttributeTable:
         """Table the non-null attribute values of every feature."""
         keys = [str(c) for c in props.columns]
-        values: list[pb.tile.value] = []
+        values: list[bytes] = []
         codes = np.full((len(props), len(keys)), -1, dtype=np.int64)
         for k, col in enumerate(props.columns):
             series = props[col]
@@ -59,12 +149,20 @@ class AttributeTable:
                 continue
             ids, uniques = pd.factorize(series[notna], sort=False)
             codes[notna, k] = ids + len(values)
-            values.extend(_value(u.item() if hasattr(u, "item") else u) for u in uniques)
-        key_idx = np.arange(len(keys))
-        tags = [np.column_stack([key_idx[row >= 0], row[row >= 0]]).ravel() for row in codes]
-        return cls(keys, values, tags)
+            values.extend(_length_delimited(_LAYER_VALUES, _value(u.item() if hasattr(u, "item") else u))
+                          for u in uniques)
+        present = codes >= 0
+        key_idx = np.broadcast_to(np.arange(len(keys)), codes.shape)
+        tags = np.column_stack([key_idx[present], codes[present]]).ravel()
+        lengths = 2 * present.sum(axis=1)
+        key_fields = b"".join(_length_delimited(_LAYER_KEYS, k.encode()) for k in keys)
+        value_fields = np.empty(len(values), dtype=object)
+        value_fields[:] = values
+        return cls(key_fields, value_fields, tags.astype(np.uint64), np.cumsum(lengths) - lengths,
+                   lengths)
 
 
+# -- geometry commands ----------------------------------------------------------------------
 def _zigzag(a: np.ndarray) -> np.ndarray:
     return (a << 1) ^ (a >> 63)
 
@@ -99,6 +197,7 @@ def _signed_area(xy: np.ndarray) -> float:
 
 
 def _geometry_commands(geom: shapely.Geometry) -> list[int]:
+    """Commands of one geometry of any type (the general, per-feature path)."""
     cursor = np.zeros(2, dtype=np.int64)
     kind = geom.geom_type
     if kind in ("Point", "MultiPoint"):
@@ -127,20 +226,16 @@ def _geometry_commands(geom: shapely.Geometry) -> list[int]:
     return out
 
 
-def new_tile() -> pb.tile:
-    """An empty tile message."""
-    return pb.tile()
-
-
-def _point_layer_commands(geoms: np.ndarray) -> list[np.ndarray] | None:
+def _point_layer_commands(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Commands of a layer of single Points at once; None if other types are present."""
     if not (shapely.get_type_id(geoms) == 0).all():
         return None
     xy = _zigzag(shapely.get_coordinates(geoms).astype(np.int64))
-    return list(np.column_stack([np.full(len(xy), _cmd(_MOVE, 1)), xy]))
+    flat = np.column_stack([np.full(len(xy), _cmd(_MOVE, 1)), xy]).ravel()
+    return flat, np.full(len(geoms), 3, dtype=np.int64)
 
 
-def _line_layer_commands(geoms: np.ndarray) -> list[np.ndarray] | None:
+def _line_layer_commands(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Commands of every (Multi)LineString at once (numpy); None if other types are present."""
     kinds = shapely.get_type_id(geoms)
     if not np.isin(kinds, (1, 5)).all():
@@ -154,6 +249,8 @@ def _line_layer_commands(geoms: np.ndarray) -> list[np.ndarray] | None:
     counts = np.bincount(pidx, minlength=len(parts))
     keep = counts[pidx] >= 2
     coords, pidx = coords[keep], pidx[keep]
+    if not len(pidx):
+        return np.zeros(0, dtype=np.int64), np.zeros(len(geoms), dtype=np.int64)
     feature = part_feature[pidx]
     prev = np.empty_like(coords)
     prev[1:] = coords[:-1]
@@ -161,57 +258,92 @@ def _line_layer_commands(geoms: np.ndarray) -> list[np.ndarray] | None:
     first_in_feature[1:] = feature[1:] != feature[:-1]
     prev[first_in_feature] = 0
     flat = _zigzag(coords - prev).ravel()
-    part_start = np.flatnonzero(np.r_[True, pidx[1:] != pidx[:-1]]) if len(pidx) else np.array([], int)
-    n_points = counts[pidx[part_start]] if len(part_start) else np.array([], int)
+    part_start = np.flatnonzero(np.r_[True, pidx[1:] != pidx[:-1]])
+    n_points = counts[pidx[part_start]]
     positions = np.concatenate([2 * part_start, 2 * part_start + 2])
     values = np.concatenate([np.full(len(part_start), _cmd(_MOVE, 1)),
                              (_LINE & 0x7) | ((n_points - 1) << 3)])
     order = np.argsort(positions, kind="stable")
     out = np.insert(flat, positions[order], values[order])
-    # feature of every output integer, to split per feature
-    owner = np.repeat(feature, 2)
-    owner = np.insert(owner, positions[order], feature[part_start][order % len(part_start)]
-                      if len(part_start) else [])
-    bounds = np.searchsorted(owner, np.arange(len(geoms) + 1))
-    return [out[bounds[i]:bounds[i + 1]] for i in range(len(geoms))]
+    # two command integers per part, two coordinates per point, per feature
+    lengths = np.bincount(feature, minlength=len(geoms)) * 2
+    lengths += np.bincount(part_feature[pidx[part_start]], minlength=len(geoms)) * 2
+    return out, lengths
 
 
-def add_layer(tile: pb.tile, name: str, extent: int, table: AttributeTable,
-              rows: np.ndarray, geoms: np.ndarray, ids: np.ndarray) -> int:
-    """Append a layer of features (tile-coordinate geometries) to ``tile``.
+def _layer_commands(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Geometry commands of every feature: ``(flat commands, length per feature)``."""
+    if not len(geoms):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    fast = _point_layer_commands(geoms) or _line_layer_commands(geoms)
+    if fast is not None:
+        return fast
+    commands = [np.asarray(_geometry_commands(g), dtype=np.int64) for g in geoms]
+    lengths = np.array([len(c) for c in commands], dtype=np.int64)
+    return (np.concatenate(commands) if lengths.sum() else np.zeros(0, np.int64)), lengths
+
+
+# -- layers ---------------------------------------------------------------------------------
+def encode_layer(name: str, extent: int, table: AttributeTable, rows: np.ndarray,
+                 geoms: np.ndarray, ids: np.ndarray) -> tuple[bytes, int]:
+    """One MVT layer message of features (tile-coordinate geometries).
+
+    Parameters
+    ----------
+    name : str
+        Layer name.
+    extent : int
+        Tile extent.
+    table : AttributeTable
+        The layer's attributes; ``rows`` index it.
+    rows, geoms, ids : numpy.ndarray
+        Feature rows, geometries in tile coordinates and feature ids.
 
     Returns
     -------
-    int
-        Number of features written.
+    (bytes, int)
+        The serialized layer and the number of features written (``b"", 0`` when none).
     """
     present = ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
     rows, geoms, ids = rows[present], geoms[present], ids[present]
-    commands = (_point_layer_commands(geoms) or _line_layer_commands(geoms)) if len(geoms) else []
-    if commands is None:
-        commands = [np.asarray(_geometry_commands(g), dtype=np.int64) for g in geoms]
-    nonempty = np.array([len(c) > 0 for c in commands], dtype=bool)
-    if not nonempty.any():
-        return 0
-    rows, geoms, ids = rows[nonempty], geoms[nonempty], ids[nonempty]
-    commands = [c for c, ok in zip(commands, nonempty, strict=True) if ok]
-    tags = [table.tags[r] for r in rows]
-    lengths = np.array([len(t) for t in tags])
-    flat = np.concatenate(tags) if lengths.sum() else np.zeros(0, dtype=np.int64)
-    used, local = np.unique(flat[1::2], return_inverse=True)
-    flat[1::2] = local
-    layer = tile.layers.add()
-    layer.version = 2
-    layer.name = name
-    layer.extent = extent
-    layer.keys.extend(table.keys)
-    layer.values.extend(table.values[int(u)] for u in used)
-    splits = np.split(flat, np.cumsum(lengths)[:-1])
-    types = _TYPE_BY_ID[shapely.get_type_id(geoms)].tolist()
-    for fid, kind, tag, cmd in zip(ids.tolist(), types, splits, commands, strict=True):
-        feature = layer.features.add()
-        feature.id = fid
-        feature.type = kind
-        feature.tags.extend(tag.tolist())
-        feature.geometry.extend(cmd.tolist())
-    return len(commands)
+    commands, cmd_lengths = _layer_commands(geoms)
+    written = cmd_lengths > 0
+    if not written.any():
+        return b"", 0
+    if not written.all():
+        commands = commands[np.repeat(written, cmd_lengths)]
+        rows, geoms, ids, cmd_lengths = rows[written], geoms[written], ids[written], \
+            cmd_lengths[written]
+    n = len(rows)
+    tag_lengths = table.tag_lengths[rows]
+    tags = _gather(table.tags, table.tag_starts[rows], tag_lengths)
+    used, local = np.unique(tags[1::2], return_inverse=True)
+    tags[1::2] = local
+    commands = commands.astype(np.uint64)
+    tag_bytes = _sums(_varint_sizes(tags), tag_lengths)
+    geom_bytes = _sums(_varint_sizes(commands), cmd_lengths)
+    types = _TYPE_BY_ID[shapely.get_type_id(geoms)].astype(np.uint64)
+    has_tags = tag_bytes > 0
+    ids = ids.astype(np.uint64)
+    feature_bytes = (1 + _varint_sizes(ids) + 2 + 1 + _varint_sizes(geom_bytes) + geom_bytes
+                     + np.where(has_tags, 1 + _varint_sizes(tag_bytes) + tag_bytes, 0))
+    head = np.column_stack([np.full(n, _LAYER_FEATURES), feature_bytes, np.full(n, _FEATURE_ID),
+                            ids]).ravel()
+    tag_head = np.column_stack([np.full(n, _FEATURE_TAGS), tag_bytes])[has_tags].ravel()
+    tail = np.column_stack([np.full(n, _FEATURE_TYPE), types, np.full(n, _FEATURE_GEOMETRY),
+                            geom_bytes]).ravel()
+    sequence = _interleave([
+        (head.astype(np.uint64), np.full(n, 4)),
+        (tag_head.astype(np.uint64), np.where(has_tags, 2, 0)),
+        (tags, tag_lengths),
+        (tail.astype(np.uint64), np.full(n, 4)),
+        (commands, cmd_lengths),
+    ])
+    header = b"".join([
+        bytes([_LAYER_VERSION, 2]),
+        _length_delimited(_LAYER_NAME, name.encode()),
+        bytes([_LAYER_EXTENT]) + _varint(extent),
+        table.keys,
+        *table.values[used].tolist(),
+    ])
+    return header + _varints(sequence), n

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers._mvt import AttributeTable, add_layer, new_tile
+from layers._mvt import AttributeTable, encode_layer, tile_field
 from layers.errors import TileOutOfRange
 
 __all__ = [
@@ -72,6 +72,7 @@ class ProjectedLayer:
     tree: shapely.STRtree
     table: AttributeTable
     mvt_ids: np.ndarray
+    kinds: np.ndarray  # shapely geometry type ids
 
     @classmethod
     def from_gdf(cls, name: str, gdf: gpd.GeoDataFrame, version: int) -> ProjectedLayer:
@@ -85,7 +86,7 @@ class ProjectedLayer:
         fids = gdf.index.to_numpy()
         mvt_ids = np.array([_feature_id(_clean(f)) for f in fids], dtype=np.uint64)
         return cls(name, version, geoms, fids, props, shapely.STRtree(geoms),
-                   AttributeTable.from_frame(props), mvt_ids)
+                   AttributeTable.from_frame(props), mvt_ids, shapely.get_type_id(geoms))
 
 
 def _clean(value: object) -> object:
@@ -114,8 +115,15 @@ def _tile_geometries(layer: ProjectedLayer, bounds: tuple[float, float, float, f
     shapely.prepare(clip_box)
     crossing = ~shapely.contains_properly(clip_box, geoms)
     clipped = geoms.copy()
-    clipped[crossing] = shapely.intersection(geoms[crossing], clip_box)
-    simplified = shapely.simplify(clipped, size / EXTENT * SIMPLIFY_PIXELS, preserve_topology=True)
+    clipped[crossing] = shapely.clip_by_rect(geoms[crossing], *shapely.bounds(clip_box))
+    # Douglas-Peucker for lines (as tile servers do); topology-preserving for polygons,
+    # whose rings must stay valid; points need nothing
+    tolerance = size / EXTENT * SIMPLIFY_PIXELS
+    kinds = layer.kinds[hits]
+    lines = (kinds == 1) | (kinds == 5)
+    polygons = (kinds == 3) | (kinds == 6)
+    clipped[lines] = shapely.simplify(clipped[lines], tolerance, preserve_topology=False)
+    clipped[polygons] = shapely.simplify(clipped[polygons], tolerance, preserve_topology=True)
     scale_x, scale_y = EXTENT / size, EXTENT / (top - bottom)
 
     def to_tile(coords: np.ndarray) -> np.ndarray:
@@ -124,7 +132,7 @@ def _tile_geometries(layer: ProjectedLayer, bounds: tuple[float, float, float, f
         out[:, 1] = (top - coords[:, 1]) * scale_y
         return np.round(out)
 
-    return hits, shapely.transform(simplified, to_tile)
+    return hits, shapely.transform(clipped, to_tile)
 
 
 def _feature_id(value: object) -> int:
@@ -149,14 +157,15 @@ def encode_tile(layers: Sequence[ProjectedLayer], z: int, x: int, y: int) -> byt
         The protobuf tile, or ``b""``.
     """
     bounds = tile_bounds(z, x, y)
-    tile = new_tile()
-    written = 0
+    parts = []
     for layer in layers:
         rows, geoms = _tile_geometries(layer, bounds)
         if len(rows):
-            ids = layer.mvt_ids[rows]
-            written += add_layer(tile, layer.name, EXTENT, layer.table, rows, geoms, ids)
-    return tile.SerializeToString() if written else b""
+            data, written = encode_layer(layer.name, EXTENT, layer.table, rows, geoms,
+                                         layer.mvt_ids[rows])
+            if written:
+                parts.append(tile_field(data))
+    return b"".join(parts)
 
 
 class TileCache:

@@ -11,14 +11,14 @@ Definitions (an operator's, every constant below is an explicit choice):
   :func:`peak_deficit`) is not part of the standing stock: it is the job of the
   rebalancing plan (:mod:`twin.bikes.rebalance`), and the difference of two large counts
   varies too much from day to day to be a deployment target.
-* **quota** of a cell for a day = round(:data:`SERVICE_QUANTILE` quantile over the fitting
-  days of need ÷ day factor × the day's factor) (weekday/weekend × weather forecast, see
-  :mod:`twin.bikes.calendar`), capped by the cell's parking capacity
-  (:func:`twin.bikes.parking.parking_capacity`) and scaled down proportionally when the
-  total exceeds the citywide fleet. Dividing by the day factor puts days of different
-  type and weather on one scale; the median is the target that the symmetric ±20 % band
-  rewards, and the turnover rule already leaves most bikes idle most of the day, so
-  stock-outs stay rare (the backtest reports their share).
+* **quota** of a cell for a day = round(mean over the fitting days of need ÷ day factor,
+  × the day's factor) (weekday/weekend × weather forecast, see :mod:`twin.bikes.calendar`),
+  capped by the cell's parking capacity (:func:`twin.bikes.parking.parking_capacity`) and
+  scaled down proportionally when the total exceeds the citywide fleet. Dividing by the
+  day factor puts days of different type and weather on one scale. The central estimate
+  is the target that the symmetric ±20 % band rewards (an upper quantile would bias every
+  cell upwards); a shortfall is not a stock-out, since the turnover rule already leaves
+  most bikes idle most of the day (the backtest reports the share of cells below need).
 * **精准投放率** (precise deployment rate): the share of active cells (need or quota > 0)
   whose quota is within the tolerance of the day's need: ±20 % of the need, but at least
   ±:data:`MIN_TOLERANCE` bike (a cell needing 2 bikes and given 3 is not an operational
@@ -30,11 +30,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["TURNOVER", "SERVICE_QUANTILE", "TOLERANCE", "MIN_TOLERANCE", "Flows", "hourly_flows",
+__all__ = ["TURNOVER", "TOLERANCE", "MIN_TOLERANCE", "Flows", "hourly_flows",
            "daily_needs", "peak_deficit", "base_need", "quotas", "precise_rate"]
 
 TURNOVER = 4.0
-SERVICE_QUANTILE = 0.5
 TOLERANCE = 0.2
 MIN_TOLERANCE = 1.0
 
@@ -94,8 +93,8 @@ def peak_deficit(pickups: np.ndarray, dropoffs: np.ndarray) -> np.ndarray:
 
 
 def base_need(needs: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """The :data:`SERVICE_QUANTILE` need per cell on a day of factor 1 (a dry weekday)."""
-    return np.quantile(needs / np.asarray(factors, float)[:, None], SERVICE_QUANTILE, axis=0)
+    """The mean need per cell on a day of factor 1 (a dry weekday)."""
+    return np.mean(needs / np.asarray(factors, float)[:, None], axis=0)
 
 
 def quotas(base: np.ndarray, factor: float, capacity: np.ndarray, *,

@@ -234,7 +234,7 @@ class BikeService:
             "precise_deployment_rate": round(rate, 4),
             "precise_deployment_rate_days": [
                 {"date": str(r.date.date()), "weekend": bool(r.weekend), "rain": bool(r.rain),
-                 "precise_rate": round(r.precise_rate, 4), "stockout_share": round(r.stockout_share, 4)}
+                 "precise_rate": round(r.precise_rate, 4), "below_need_share": round(r.below_need_share, 4)}
                 for r in days.itertuples()],
             "precise_deployment_rate_grid_holdout": grid["precise_rate"],
             "grid_holdout": grid,
@@ -281,15 +281,16 @@ class BikeService:
         return {
             "need": f"bikes a cell needs on a day = ceil(pick-ups / turnover {TURNOVER}) (the "
             "turnover rule); the tidal peak deficits are left to the rebalancing plan",
-            "quota": "median over the fitting days of need / day factor, × the day's "
+            "quota": "mean over the fitting days of need / day factor, × the day's "
             "factor (weekday/weekend × weather forecast), capped by sidewalk parking capacity "
             f"(10% of road length × 1.5 bikes/m + 2 per shop) and the {o['fleet']}-bike fleet",
             "precise_deployment_rate": f"held-out days: quotas fitted on the first {o['fit_days']} "
             f"days, evaluated on each of the {held} later days (mean): share of active H3 cells "
             "with |quota - need| <= max(20% of need, 1 bike)",
             "precise_deployment_rate_grid_holdout": "Poisson regression of real Mobike starts on "
-            "the 1 km grid covariates fitted on 80% of the real cells; need of the other 20% "
-            "predicted from covariates only, same tolerance",
+            "the 1 km grid covariates and the distance to the centre, fitted on 80% of the real "
+            "cells; need of the other 20% predicted from covariates only, same tolerance "
+            "(in_sample_rate: the same model scored on the cells it was fitted on)",
             "disorderly_parking": "hour-by-hour simulation of each held-out day over the cells of "
             "the street network: a drop-off is disorderly when the orderly places of its cell "
             "are full. Without: painted bays (10% of sidewalk capacity), the whole fleet spread "

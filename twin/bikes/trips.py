@@ -31,11 +31,11 @@ def generate_trips(cells: pd.DataFrame, days: pd.DataFrame | int = 7, *, trips_p
         ``lon``, ``lat`` (WGS84 cell centres), ``start_weight`` (morning origins: homes),
         ``end_weight`` (morning destinations: work places, stations).
     days : pandas.DataFrame or int
-        A :func:`twin.bikes.calendar.day_table` (date, weekend, factor), or a number of
-        days for which one is drawn from ``seed``.
+        A :func:`twin.bikes.calendar.day_table` (date, weekend, factor, optionally actual),
+        or a number of days for which one is drawn from ``seed``.
     trips_per_day : int
         Expected trips on a dry weekday; a day's count is Poisson around
-        ``trips_per_day × factor``.
+        ``trips_per_day × actual`` (else ``× factor``).
     start_date : str
         First day when ``days`` is a number.
     seed : int
@@ -50,7 +50,8 @@ def generate_trips(cells: pd.DataFrame, days: pd.DataFrame | int = 7, *, trips_p
     """
     rng = np.random.default_rng(seed)
     table = days if isinstance(days, pd.DataFrame) else day_table(int(days), start_date, rng)
-    counts = rng.poisson(trips_per_day * table["factor"].to_numpy(float))
+    volume = table["actual"] if "actual" in table.columns else table["factor"]
+    counts = rng.poisson(trips_per_day * volume.to_numpy(float))
     day = np.repeat(np.arange(len(table)), counts)
     n = len(day)
     weekend = table["weekend"].to_numpy(bool)[day]

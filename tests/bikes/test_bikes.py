@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from address.crs import from_wgs84
+from address.crs import from_wgs84, gcj02_to_wgs84
 from api import create_app
 from twin import City, Settings
 from twin.bikes.calendar import WEEKEND_VOLUME
+from twin.bikes.coords import gcj02_to_wgs84_many
 from twin.bikes.demand import disaggregate
 from twin.bikes.errors import InvalidHour, InvalidPeriod, InvalidResolution, InvalidTrips
 from twin.bikes.model import daily_needs, hourly_flows, precise_rate
@@ -53,6 +54,19 @@ def test_trips_schema_gcj02_and_vectorized_h3(city: City) -> None:
     assert len(ingested) == len(trips)
     with pytest.raises(InvalidTrips):
         ingest_trips(trips.drop(columns=["end_time"]))
+
+
+def test_bulk_gcj02_inverse_matches_the_exact_one() -> None:
+    rng = np.random.default_rng(5)
+    lon, lat = rng.uniform(121.2, 121.8, 20_000), rng.uniform(30.9, 31.5, 20_000)
+    glon, glat = from_wgs84(lon, lat, "gcj02")
+    wlon, wlat = gcj02_to_wgs84_many(glon, glat)
+    elon, elat = gcj02_to_wgs84(glon, glat)
+    assert np.abs(wlon - elon).max() < 1e-7 and np.abs(wlat - elat).max() < 1e-7
+    assert np.abs(wlon - lon).max() < 1e-7
+    # outside China and missing values pass through
+    out = gcj02_to_wgs84_many(np.array([2.35, np.nan]), np.array([48.85, 31.0]))
+    assert out[0][0] == 2.35 and np.isnan(out[0][1])
 
 
 def test_synthetic_days_vary_by_type_and_weather() -> None:

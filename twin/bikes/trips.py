@@ -13,8 +13,9 @@ import pandas as pd
 from h3ronpy import vector
 from scipy.spatial import cKDTree
 
-from address.crs import from_wgs84, to_wgs84, wgs84_to_gcj02
+from address.crs import from_wgs84, to_wgs84
 from twin.bikes.calendar import WEEKEND_TIDE, day_table, profile
+from twin.bikes.coords import gcj02_to_wgs84_many
 from twin.bikes.errors import InvalidTrips
 
 __all__ = ["MOBIKE_COLUMNS", "generate_trips", "ingest_trips"]
@@ -119,19 +120,8 @@ def _gravity_destinations(xy: np.ndarray, origins: np.ndarray, forward: np.ndarr
 
 
 def _to_wgs84(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 coordinates; GCJ-02 is inverted by fixed-point iteration that stops once
-    every point is within 1e-8 degrees (three or four rounds instead of a fixed thirty)."""
-    if crs != "gcj02":
-        return to_wgs84(lon, lat, crs)
-    wlon, wlat = lon.copy(), lat.copy()
-    for _ in range(30):
-        clon, clat = wgs84_to_gcj02(wlon, wlat)
-        dlon, dlat = clon - lon, clat - lat
-        wlon -= dlon
-        wlat -= dlat
-        if not (np.nanmax(np.abs(dlon), initial=0) > 1e-8 or np.nanmax(np.abs(dlat), initial=0) > 1e-8):
-            break
-    return wlon, wlat
+    """WGS84 coordinates (GCJ-02 through the interpolated offset table)."""
+    return gcj02_to_wgs84_many(lon, lat) if crs == "gcj02" else to_wgs84(lon, lat, crs)
 
 
 def ingest_trips(trips: pd.DataFrame, *, res: int = 9, crs: str = "gcj02") -> pd.DataFrame:

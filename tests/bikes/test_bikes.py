@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import h3
+import mapbox_vector_tile
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from address.crs import from_wgs84, gcj02_to_wgs84
 from api import create_app
+from layers.tiles import TMS
 from twin import City, Settings
 from twin.bikes.calendar import WEEKEND_VOLUME
 from twin.bikes.coords import gcj02_to_wgs84_many
@@ -121,7 +123,10 @@ def test_quotas_fences_rebalancing_and_metrics(city: City) -> None:
     assert not np.allclose(morning.set_index("h3")["net_flow"].reindex(evening["h3"]).fillna(0),
                            evening.set_index("h3")["net_flow"])
     fences = bikes.fences()
-    assert len(fences) > 10 and (fences.geometry.area > 0).all()
+    area = fences.to_crs(fences.estimate_utm_crs()).area
+    assert len(fences) > 10 and (area > 0).all()
+    # a fence is a 4 m wide kerb strip of 0.65 m a bike (at least 6 m long)
+    assert (area <= np.maximum(fences["capacity"] * 0.65, 6.0) * 4.0 + 1.0).all()
     assert set(fences["h3"]) <= set(q["h3"])
     assert (fences["capacity"] > 0).all()
     m = bikes.metrics()
@@ -159,6 +164,18 @@ def client(city: City) -> TestClient:
         yield c
 
 
+def test_quota_and_fence_layers_are_tiled(city: City, client: TestClient) -> None:
+    cells, fences = city.layers["bike_cells"].data, city.layers["bike_fences"].data
+    assert {"h3", "quota"} <= set(cells.columns) and {"fence_id", "capacity"} <= set(fences.columns)
+    centre = fences.geometry.iloc[0].centroid
+    tile = TMS.tile(centre.x, centre.y, 15)
+    res = client.get(f"/tiles/bike_cells,bike_fences/{tile.z}/{tile.x}/{tile.y}.mvt")
+    assert res.status_code == 200
+    decoded = mapbox_vector_tile.decode(res.content)
+    assert decoded["bike_fences"]["features"] and decoded["bike_cells"]["features"]
+    assert "quota" in decoded["bike_cells"]["features"][0]["properties"]
+
+
 def test_http(client: TestClient) -> None:
     quotas = client.get("/bikes/quotas", params={"res": 9, "hour": 8}).json()
     props = quotas["features"][0]["properties"]
@@ -170,4 +187,9 @@ def test_http(client: TestClient) -> None:
     for params in ({"res": 3}, {"hour": 30}, {"res": "x"}):
         res = client.get("/bikes/quotas", params=params)
         assert 400 <= res.status_code < 500 and res.json()["detail"]
-    assert client.get("/bikes/rebalancing", params={"period": "noon"}).status_code == 400
+    for path, params in (("/bikes/rebalancing", {"period": "noon"}), ("/bikes/fences", {"res": 11}),
+                         ("/bikes/metrics", {"res": 6}), ("/bikes/quotas", {"hour": -1})):
+        res = client.get(path, params=params)
+        assert res.status_code == 400 and res.json()["detail"], (path, params)
+    pm = client.get("/bikes/rebalancing", params={"period": "pm"}).json()
+    assert pm["bikes_moved"] == sum(m["bikes"] for m in pm["moves"]) > 0

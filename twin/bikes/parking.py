@@ -58,9 +58,10 @@ def peak_inflow(flows: Flows, factors: np.ndarray) -> np.ndarray:
     return np.quantile(inflow / np.asarray(factors, float)[:, None], FENCE_QUANTILE, axis=0)
 
 
-def fence_capacity(quota: np.ndarray, inflow: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+def fence_capacity(quota: np.ndarray, inflow: np.ndarray, capacity: np.ndarray, *,
+                   bay_share: float = BAY_SHARE) -> np.ndarray:
     """Bikes the fences of each cell must hold (module docstring)."""
-    bays = BAY_SHARE * capacity
+    bays = bay_share * capacity
     return np.clip(np.ceil(quota + inflow - bays), 0, np.floor(capacity - bays))
 
 

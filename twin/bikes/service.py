@@ -32,7 +32,7 @@ __all__ = ["BikeService", "DEFAULTS"]
 #: trips give the spatial shares only; the daily volume is an assumption (a dense central
 #: area), as is the citywide fleet bound.
 DEFAULTS = {"days": 14, "fit_days": 10, "trips_per_day": 60_000, "fleet": 60_000, "seed": 7,
-            "start_date": "2016-08-01"}
+            "start_date": "2016-08-01", "bay_share": BAY_SHARE}
 FENCE_HALF_WIDTH_M = 2.0
 #: Kerb metres per fenced bike (perpendicular parking).
 FENCE_M_PER_BIKE = 0.65
@@ -173,7 +173,7 @@ class BikeService:
         return self._fences[res]
 
     def _draw_fences(self, m: _Model, max_fences: int) -> gpd.GeoDataFrame:
-        size = fence_capacity(m.quota, m.inflow, m.capacity)
+        size = fence_capacity(m.quota, m.inflow, m.capacity, bay_share=self.options["bay_share"])
         order = np.argsort(-m.quota, kind="stable")[:max_fences]
         order = order[(m.quota[order] > 0) & (size[order] > 0)]
         roads = self.roads.to_crs(self.roads.estimate_utm_crs())
@@ -252,8 +252,9 @@ class BikeService:
         """The parking simulation on every held-out day, mean rates (see twin.bikes.parking)."""
         o = self.options
         fenced = m.cells["h3"].isin(self.fences(res=res)["h3"]).to_numpy()
-        bays = BAY_SHARE * m.capacity
-        fences = np.where(fenced, fence_capacity(m.quota, m.inflow, m.capacity), 0.0)
+        bays = o["bay_share"] * m.capacity
+        fences = np.where(fenced, fence_capacity(m.quota, m.inflow, m.capacity,
+                                                 bay_share=o["bay_share"]), 0.0)
         ring = neighbours_of(m.cells["h3"])
         counted = m.cells["core_road_m"].to_numpy() > 0
         rates: dict[str, list[float]] = {"without": [], "with": [], "quotas_only": [],
@@ -291,14 +292,20 @@ class BikeService:
             "the 1 km grid covariates and the distance to the centre, fitted on 80% of the real "
             "cells; need of the other 20% predicted from covariates only, same tolerance "
             "(in_sample_rate: the same model scored on the cells it was fitted on)",
-            "disorderly_parking": "hour-by-hour simulation of each held-out day over the cells of "
-            "the street network: a drop-off is disorderly when the orderly places of its cell "
-            "are full. Without: painted bays (10% of sidewalk capacity), the whole fleet spread "
-            "evenly (no quotas, no total control). "
-            "With: bays + fences (quota + expected peak accumulation), fleet at the quotas, "
-            "full destinations redirected to a fence with room in a neighbouring cell",
-            "rebalancing": "exact min-cost flow (bike-metres) from surplus to deficit cells "
-            "before 07:00 (restore quotas) and 17:00 (cover the evening deficits)",
+            "disorderly_parking": "hour-by-hour simulation of each held-out day (mean) over the "
+            "cells of the street network, where fences are drawn: a drop-off is disorderly when "
+            "the orderly places of its cell are full at that moment. Without: painted bays "
+            f"({o['bay_share']:.0%} of sidewalk capacity) and the whole {o['fleet']}-bike fleet "
+            "spread evenly (no quotas, no total control). With: bays + fences (each sized for "
+            "its quota + the 90th-percentile peak accumulation of the fitting days), the quotas "
+            "deployed, full destinations redirected to a fence with room in a neighbouring "
+            "cell. quotas_only / fences_only switch on one measure at a time. Only "
+            "capacity-driven disorder is simulated (no deliberate mis-parking); reduction = "
+            "1 - with / without",
+            "rebalancing": "exact min-cost max-flow (bike-metres, OR-Tools) from surplus to "
+            "deficit cells, each surplus cell linked to its 25 nearest deficit cells: before "
+            "07:00 restore the quotas after the night, before 17:00 cover the evening deficits "
+            "from the midday surplus; bikes_moved_by_rebalancing = am + pm",
             "trips": "synthetic trips (Mobike schema, GCJ-02) from the real grid demand with "
             "weekday/weekend and weather variation, unless a real trip file is given",
         }

@@ -130,11 +130,12 @@ def test_quotas_fences_rebalancing_and_metrics(city: City) -> None:
     assert set(fences["h3"]) <= set(q["h3"])
     assert (fences["capacity"] > 0).all()
     m = bikes.metrics()
-    for key in ("precise_deployment_rate", "precise_deployment_rate_grid_holdout",
-                "disorderly_parking_reduction"):
+    keys = ("precise_deployment_rate", "precise_deployment_rate_period",
+            "precise_deployment_rate_grid_holdout")
+    for key in (*keys, "disorderly_parking_reduction"):
         assert 0 <= m[key] <= 1
-    assert {"precise_deployment_rate", "precise_deployment_rate_grid_holdout",
-            "disorderly_parking", "rebalancing"} <= set(m["how"])
+    assert {*keys, "disorderly_parking", "rebalancing"} <= set(m["how"])
+    assert m["goal_met_held_out_days"] == (m["precise_deployment_rate"] >= 0.9)
     days = m["precise_deployment_rate_days"]
     assert len(days) == bikes.options["days"] - bikes.options["fit_days"]
     assert m["precise_deployment_rate"] == pytest.approx(np.mean([d["precise_rate"] for d in days]),

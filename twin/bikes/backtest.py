@@ -3,7 +3,10 @@
 * **held-out days**: quotas fitted on the first days of trips (need quantile on a factor-1
   scale, :mod:`twin.bikes.model`) are scaled by each later day's forecast factor and
   compared with that day's realised need. Nothing of a held-out day is used but its
-  date type and weather forecast.
+  date type and weather forecast. Reported per day (strict: one day's realised need,
+  Poisson noise included) and for the held-out period as a whole
+  (:func:`held_out_period`: the factor-1 quota against the mean factor-1 need of the
+  held-out days, the requirement an operator would plan a period for).
 * **held-out real grid cells**: the real 1 km Mobike cells are split at random
   (:data:`TEST_SHARE` held out). A Poisson regression (log link, IRLS, light ridge) of the
   real trip starts on the grid covariates (log road, bicycle-lane, land-use areas, counts
@@ -27,7 +30,8 @@ import shapely
 
 from twin.bikes.model import TURNOVER, base_need, precise_rate, quotas
 
-__all__ = ["TEST_SHARE", "GRID_FEATURES", "CENTRE", "held_out_days", "held_out_grid"]
+__all__ = ["TEST_SHARE", "GRID_FEATURES", "CENTRE", "held_out_days", "held_out_period",
+           "held_out_grid"]
 
 TEST_SHARE = 0.2
 GRID_FEATURES = ["road_length", "bicycle_lane_length", "residential_area", "commercial_area",
@@ -70,6 +74,14 @@ def held_out_days(needs: np.ndarray, days: pd.DataFrame, fit_days: int, capacity
                      "precise_rate": precise_rate(quota, needs[d]),
                      "below_need_share": float((quota < needs[d])[active].mean())})
     return pd.DataFrame(rows)
+
+
+def held_out_period(needs: np.ndarray, factors: np.ndarray, fit_days: int, capacity: np.ndarray,
+                    fleet: int | None) -> float:
+    """Precise rate of the factor-1 quota against the held-out days' mean factor-1 need."""
+    factors = np.asarray(factors, float)
+    quota = quotas(base_need(needs[:fit_days], factors[:fit_days]), 1.0, capacity, fleet=fleet)
+    return precise_rate(quota, base_need(needs[fit_days:], factors[fit_days:]))
 
 
 def _features(grid: gpd.GeoDataFrame) -> np.ndarray:

@@ -20,6 +20,7 @@ from twin.bikes.errors import InvalidHour, InvalidPeriod, InvalidResolution, Inv
 from twin.bikes.model import daily_needs, hourly_flows, precise_rate
 from twin.bikes.parking import neighbours_of, simulate_parking
 from twin.bikes.rebalance import rebalance
+from twin.bikes.service import BikeService
 from twin.bikes.trips import MOBIKE_COLUMNS, generate_trips, ingest_trips
 
 
@@ -146,6 +147,20 @@ def test_quotas_fences_rebalancing_and_metrics(city: City) -> None:
         bikes.quotas(hour=24)
     with pytest.raises(InvalidPeriod):
         bikes.rebalancing(period="noon")
+
+
+def test_a_trip_file_goes_through_the_same_pipeline(city: City) -> None:
+    layers = [city.layers[k].data for k in ("bike_grid", "pois", "roads")]
+    cells = disaggregate(*layers, res=8)
+    demand = cells["starts"] + 0.1
+    raw = generate_trips(cells.assign(start_weight=demand, end_weight=demand), 6, trips_per_day=3000,
+                         seed=2)[MOBIKE_COLUMNS]
+    bikes = BikeService(*layers, trips=raw, fit_days=4)
+    m = bikes.metrics(res=8)
+    assert len(m["precise_deployment_rate_days"]) == 2 and 0 <= m["precise_deployment_rate"] <= 1
+    assert bikes.quotas(res=8)["quota"].sum() > 0
+    with pytest.raises(InvalidTrips):
+        BikeService(*layers, trips=raw, fit_days=6).model(8)
 
 
 def test_rebalancing_is_optimal_on_a_line() -> None:

@@ -88,9 +88,14 @@ def disaggregate(grid: gpd.GeoDataFrame, pois: gpd.GeoDataFrame, roads: gpd.GeoD
     share = frame["weight"] / frame.groupby("grid_id")["weight"].transform("sum")
     frame["starts"] = frame["grid_id"].map(grid["start_count"]).to_numpy(float) * share
     frame["ends"] = frame["grid_id"].map(grid["end_count"]).to_numpy(float) * share
-    work = frame["commercial_m2"] + frame["industrial_m2"] + STATION_M2 * frame["stations"]
-    frame["home_share"] = (frame["residential_m2"] + 1.0) / (frame["residential_m2"] + work + 2.0)
+    frame["home_share"] = _home_share(frame)
     return frame.reset_index(drop=True)
+
+
+def _home_share(frame: pd.DataFrame) -> np.ndarray:
+    """Residential share of a cell's activity (homes vs work floor and stations)."""
+    work = frame["commercial_m2"] + frame["industrial_m2"] + STATION_M2 * frame["stations"]
+    return ((frame["residential_m2"] + 1.0) / (frame["residential_m2"] + work + 2.0)).to_numpy()
 
 
 def _coarsen(fine: pd.DataFrame, res: int) -> pd.DataFrame:
@@ -102,8 +107,7 @@ def _coarsen(fine: pd.DataFrame, res: int) -> pd.DataFrame:
     centres = np.array([h3.cell_to_latlng(c) for c in frame["h3"]])
     frame["lat"], frame["lon"] = centres[:, 0], centres[:, 1]
     frame["cell"] = np.array([h3.str_to_int(c) for c in frame["h3"]], dtype=np.uint64)
-    work = frame["commercial_m2"] + frame["industrial_m2"] + STATION_M2 * frame["stations"]
-    frame["home_share"] = (frame["residential_m2"] + 1.0) / (frame["residential_m2"] + work + 2.0)
+    frame["home_share"] = _home_share(frame)
     return frame
 
 

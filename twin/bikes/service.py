@@ -282,12 +282,15 @@ class BikeService:
                 rates[name].append(simulate_parking(pick, drop, start, places, neighbours=ring_,
                                                     counted=counted))
         mean = {k: round(float(np.mean(v)), 4) for k, v in rates.items()}
+        deployed = np.mean([quotas(m.base, float(f), m.capacity, fleet=o["fleet"]).sum()
+                            for f in m.days["factor"].iloc[o["fit_days"]:]])
         a, b = mean["without"], mean["with"]
         return {"disorderly_parking_rate_without": a, "disorderly_parking_rate_with": b,
                 "disorderly_parking_reduction": round(1 - b / a, 4) if a else None,
                 "disorderly_parking_rate_quotas_only": mean["quotas_only"],
                 "disorderly_parking_rate_fences_only": mean["fences_only"],
-                "parking_cells_counted": int(counted.sum()), "fenced_cells": int(fenced.sum())}
+                "parking_cells_counted": int(counted.sum()), "fenced_cells": int(fenced.sum()),
+                "bikes_on_street_without": int(o["fleet"]), "bikes_on_street_with": int(round(deployed))}
 
     def _how(self, held: int) -> dict[str, str]:
         o = self.options
@@ -314,7 +317,8 @@ class BikeService:
             "spread evenly (no quotas, no total control). With: bays + fences (each sized for "
             "its quota + the 90th-percentile peak accumulation of the fitting days), the quotas "
             "deployed, full destinations redirected to a fence with room in a neighbouring "
-            "cell. quotas_only / fences_only switch on one measure at a time. Only "
+            "cell. quotas_only / fences_only switch on one measure at a time; bikes_on_street_* "
+            "give the stock each scenario deploys (total control keeps the rest in depots). Only "
             "capacity-driven disorder is simulated (no deliberate mis-parking); reduction = "
             "1 - with / without",
             "rebalancing": "exact min-cost max-flow (bike-metres, OR-Tools) from surplus to "

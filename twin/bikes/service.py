@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,35 +11,48 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from twin.bikes.backtest import held_out_days, held_out_grid, held_out_period
+from twin.bikes.calendar import WEEKEND_VOLUME, day_table
 from twin.bikes.demand import cell_polygon, check_res, disaggregate
-from twin.bikes.errors import InvalidHour, InvalidPeriod
-from twin.bikes.model import (
-    TURNOVER,
-    daily_needs,
+from twin.bikes.errors import InvalidHour, InvalidPeriod, InvalidTrips
+from twin.bikes.model import TURNOVER, Flows, base_need, daily_needs, hourly_flows, quotas
+from twin.bikes.parking import (
+    BAY_SHARE,
+    fence_capacity,
+    neighbours_of,
     parking_capacity,
-    precise_rate,
-    quotas,
-    rebalance,
+    peak_inflow,
     simulate_parking,
 )
+from twin.bikes.rebalance import rebalance
 from twin.bikes.trips import generate_trips, ingest_trips
 
 __all__ = ["BikeService", "DEFAULTS"]
 
-#: Synthetic demand: two weeks of trips, ten days to fit, four held out.
-DEFAULTS = {"days": 14, "fit_days": 10, "trips_per_day": 20_000, "fleet": 60_000, "seed": 7}
-FENCE_HALF_LENGTH_M = 12.0
+#: Synthetic demand: two weeks of trips, ten days to fit, four held out. The sample's real
+#: trips give the spatial shares only; the daily volume is an assumption (a dense central
+#: area), as is the citywide fleet bound.
+DEFAULTS = {"days": 14, "fit_days": 10, "trips_per_day": 60_000, "fleet": 60_000, "seed": 7,
+            "start_date": "2016-08-01", "bay_share": BAY_SHARE}
 FENCE_HALF_WIDTH_M = 2.0
+#: Kerb metres per fenced bike (perpendicular parking).
+FENCE_M_PER_BIKE = 0.65
+FENCE_MIN_LENGTH_M = 6.0
+#: Road search radius for a fence around a cell centre, metres.
+FENCE_MAX_DISTANCE_M = 300.0
 
 
 @dataclass
 class _Model:
     cells: pd.DataFrame
-    trips: pd.DataFrame
-    quota: np.ndarray
+    days: pd.DataFrame  # date, weekend, rain, factor per day of the flows
+    flows: Flows
+    needs: np.ndarray  # (n_days, n_cells)
+    base: np.ndarray  # need on a factor-1 day
+    quota: np.ndarray  # quota on a dry weekday
     capacity: np.ndarray
-    needs: pd.DataFrame
-    hourly: np.ndarray  # (24, n_cells) mean pick-ups per hour
+    inflow: np.ndarray
+    hourly: np.ndarray  # (24, n_cells) mean pick-ups per hour over the fitting days
     hourly_drop: np.ndarray
 
 
@@ -48,20 +62,30 @@ class BikeService:
     Parameters
     ----------
     grid : geopandas.GeoDataFrame
-        Real grid cells with ``start_count``, ``end_count`` (the Mobike sample).
+        Real grid cells with ``start_count``, ``end_count`` and the covariates (the Mobike
+        sample).
     pois, roads : geopandas.GeoDataFrame
-        Covariates for disaggregation and parking capacity.
+        Covariates for disaggregation; roads carry the fences.
     trips : pandas.DataFrame, optional
         A real trip file in the Mobike schema (GCJ-02). Default: synthetic trips generated
         from the disaggregated real demand (labelled synthetic).
+    calendar : pandas.DataFrame, optional
+        ``date``, ``weekend``, ``rain``, ``factor`` per day of ``trips`` (the weather
+        forecast); by default weekends get the weekend factor and every day is dry.
+    **options
+        Overrides of :data:`DEFAULTS`.
     """
 
     def __init__(self, grid: gpd.GeoDataFrame, pois: gpd.GeoDataFrame, roads: gpd.GeoDataFrame,
-                 *, trips: pd.DataFrame | None = None, **options: Any) -> None:
+                 *, trips: pd.DataFrame | None = None, calendar: pd.DataFrame | None = None,
+                 **options: Any) -> None:
         self.grid, self.pois, self.roads = grid, pois, roads
         self.options = {**DEFAULTS, **options}
-        self._raw_trips = trips
+        self._raw_trips, self._calendar = trips, calendar
         self._models: dict[int, _Model] = {}
+        self._fences: dict[int, gpd.GeoDataFrame] = {}
+        self._trip_cache: tuple[pd.DataFrame, pd.DataFrame] | None = None
+        self._metrics: dict[int, dict[str, Any]] = {}
 
     def model(self, res: int = 9) -> _Model:
         """The fitted model at an H3 resolution (cached)."""
@@ -70,29 +94,54 @@ class BikeService:
             self._models[res] = self._fit(res)
         return self._models[res]
 
+    def _trips(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Raw trips and their calendar (synthetic unless a trip file was given), cached."""
+        if self._trip_cache is None:
+            self._trip_cache = self._make_trips()
+        return self._trip_cache
+
+    def _make_trips(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        o = self.options
+        if self._raw_trips is not None:
+            dates = pd.to_datetime(self._raw_trips["start_time"]).dt.normalize().unique()
+            calendar = self._calendar
+            if calendar is None:
+                dates = pd.DatetimeIndex(sorted(dates))
+                weekend = dates.day_of_week >= 5
+                calendar = pd.DataFrame({"date": dates, "weekend": weekend, "rain": False,
+                                         "factor": np.where(weekend, WEEKEND_VOLUME, 1.0)})
+            return self._raw_trips, calendar
+        if self._calendar is not None:
+            calendar = self._calendar
+        else:
+            calendar = day_table(o["days"], o["start_date"], np.random.default_rng(o["seed"]))
+        base = disaggregate(self.grid, self.pois, self.roads, res=9)
+        demand = (base["starts"] + base["ends"]) / 2 + 0.05
+        base = base.assign(start_weight=demand * base["home_share"],
+                           end_weight=demand * (1 - base["home_share"]))
+        return generate_trips(base, calendar, trips_per_day=o["trips_per_day"],
+                              seed=o["seed"]), calendar
+
     def _fit(self, res: int) -> _Model:
         o = self.options
         cells = disaggregate(self.grid, self.pois, self.roads, res=res)
-        raw = self._raw_trips
-        if raw is None:
-            base = disaggregate(self.grid, self.pois, self.roads, res=9)
-            base = base.assign(start_weight=base["starts"] + 0.1, end_weight=base["ends"] + 0.1)
-            raw = generate_trips(base, days=o["days"], trips_per_day=o["trips_per_day"],
-                                 seed=o["seed"])
-        trips = ingest_trips(raw, res=res)
-        needs = daily_needs(trips, cells["cell"].to_numpy())
-        days = sorted(needs.index)
-        fit = needs.loc[days[: o["fit_days"]]]
+        raw, calendar = self._trips()
+        flows = hourly_flows(ingest_trips(raw, res=res), cells["cell"].to_numpy())
+        days = calendar.set_index(pd.DatetimeIndex(calendar["date"]).normalize()).reindex(flows.days)
+        if days["factor"].isna().any():
+            raise InvalidTrips("the calendar lacks days of the trips")
+        days = days.reset_index(drop=True).assign(date=flows.days)
+        if not 0 < o["fit_days"] < len(days):
+            raise InvalidTrips(f"need more than {o['fit_days']} days of trips, got {len(days)}")
+        needs = daily_needs(flows)
+        fit = slice(0, o["fit_days"])
+        factors = days["factor"].to_numpy(float)
         capacity = parking_capacity(cells)
-        quota = quotas(fit, capacity, fleet=o["fleet"])
-        pos = pd.Index(cells["cell"].to_numpy())
-        n_days = max(len(days), 1)
-        hourly = np.zeros((24, len(cells)))
-        drops = np.zeros((24, len(cells)))
-        s, e = pos.get_indexer(trips["start_cell"]), pos.get_indexer(trips["end_cell"])
-        np.add.at(hourly, (trips["start_hour"].to_numpy()[s >= 0], s[s >= 0]), 1 / n_days)
-        np.add.at(drops, (trips["end_hour"].to_numpy()[e >= 0], e[e >= 0]), 1 / n_days)
-        return _Model(cells, trips, quota, capacity, needs, hourly, drops)
+        base = base_need(needs[fit], factors[fit])
+        quota = quotas(base, 1.0, capacity, fleet=o["fleet"])
+        inflow = peak_inflow(flows.select(fit), factors[fit])
+        hourly, hourly_drop = flows.select(fit).mean_hourly()
+        return _Model(cells, days, flows, needs, base, quota, capacity, inflow, hourly, hourly_drop)
 
     # -- outputs -------------------------------------------------------------------------
     def quotas(self, *, res: int = 9, hour: int | None = None) -> gpd.GeoDataFrame:
@@ -112,28 +161,42 @@ class BikeService:
             "hour": -1 if hour is None else int(hour), "source": "synthetic trips on real demand"},
             geometry=[cell_polygon(c) for c in cells["h3"]], crs=4326)
 
-    def fences(self, *, res: int = 9, max_fences: int = 300) -> gpd.GeoDataFrame:
-        """Parking fences: a 24 m × 4 m strip on the road nearest each busy cell's centre."""
-        m = self.model(res)
-        order = np.argsort(-m.quota)[:max_fences]
-        order = order[m.quota[order] > 0]
+    def fences(self, *, res: int = 9, max_fences: int = 2000) -> gpd.GeoDataFrame:
+        """Parking fences (电子围栏): a strip on the road nearest each busy cell's centre.
+
+        Each cell with a quota near the street network gets a fence sized for its quota
+        plus the expected peak accumulation less the painted bays
+        (:func:`twin.bikes.parking.fence_capacity`), ``FENCE_M_PER_BIKE`` kerb metres a
+        bike, centred on the point of the nearest road closest to the cell centre.
+        """
+        res = check_res(res)
+        if res not in self._fences:
+            self._fences[res] = self._draw_fences(self.model(res), max_fences)
+        return self._fences[res]
+
+    def _draw_fences(self, m: _Model, max_fences: int) -> gpd.GeoDataFrame:
+        size = fence_capacity(m.quota, m.inflow, m.capacity, bay_share=self.options["bay_share"])
+        order = np.argsort(-m.quota, kind="stable")[:max_fences]
+        order = order[(m.quota[order] > 0) & (size[order] > 0)]
         roads = self.roads.to_crs(self.roads.estimate_utm_crs())
         tree = shapely.STRtree(roads.geometry.to_numpy())
         centres = gpd.GeoSeries(gpd.points_from_xy(m.cells["lon"].to_numpy()[order],
                                                    m.cells["lat"].to_numpy()[order]), crs=4326)
-        centres = centres.to_crs(roads.crs)
+        centres = centres.to_crs(roads.crs).to_numpy()
+        nearest = tree.nearest(centres)
         rows = []
-        for i, pt in zip(order, centres, strict=True):
-            line = roads.geometry.iat[int(tree.nearest(pt))]
-            if line.distance(pt) > 300:
+        for i, pt, r in zip(order, centres, nearest, strict=True):
+            line = roads.geometry.iat[int(r)]
+            if line.distance(pt) > FENCE_MAX_DISTANCE_M:
                 continue
+            half = max(size[i] * FENCE_M_PER_BIKE, FENCE_MIN_LENGTH_M) / 2
             d = line.project(pt)
-            seg = shapely.ops.substring(line, max(0, d - FENCE_HALF_LENGTH_M),
-                                        min(line.length, d + FENCE_HALF_LENGTH_M))
-            rows.append({"h3": m.cells["h3"].iat[i], "capacity": int(m.quota[i] * 1.2) + 2,
-                         "quota": int(m.quota[i]), "geometry": seg.buffer(FENCE_HALF_WIDTH_M,
-                                                                          cap_style="flat")})
-        frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=roads.crs).to_crs(4326)
+            seg = shapely.ops.substring(line, max(0, d - half), min(line.length, d + half))
+            rows.append({"h3": m.cells["h3"].iat[i], "capacity": int(size[i]),
+                         "quota": int(m.quota[i]),
+                         "geometry": seg.buffer(FENCE_HALF_WIDTH_M, cap_style="flat")})
+        frame = gpd.GeoDataFrame(rows, columns=["h3", "capacity", "quota", "geometry"],
+                                 geometry="geometry", crs=roads.crs).to_crs(4326)
         frame.insert(0, "fence_id", [f"FENCE{i:04d}" for i in range(len(frame))])
         return frame
 
@@ -154,53 +217,114 @@ class BikeService:
         return rebalance(surplus, m.cells)
 
     def metrics(self, *, res: int = 9) -> dict[str, Any]:
-        """精准投放率 on held-out days and on held-out grid cells; 乱停乱放率 with/without."""
+        """精准投放率 (both backtests), 乱停乱放率 with / without, bikes moved.
+
+        Returns
+        -------
+        dict
+            Fractions, per-day details and a ``how`` entry explaining every computation
+            (computed once per resolution).
+        """
+        res = check_res(res)
+        if res not in self._metrics:
+            self._metrics[res] = self._compute_metrics(res)
+        return copy.deepcopy(self._metrics[res])
+
+    def _compute_metrics(self, res: int) -> dict[str, Any]:
         m = self.model(res)
-        days = sorted(m.needs.index)
-        held = days[self.options["fit_days"]:]
-        rates = [precise_rate(m.quota, m.needs.loc[d].to_numpy()) for d in held]
-        day_trips = m.trips[m.trips["day"] == held[0]] if held else m.trips
-        even = np.full(len(m.cells), m.quota.sum() / len(m.cells))
-        without = simulate_parking(day_trips, m.cells, even, m.capacity, neighbours=False)
-        fence_cap = np.maximum(m.quota * 1.2 + 2, 2)
-        with_fences = simulate_parking(day_trips, m.cells, m.quota, fence_cap, neighbours=True)
-        moved = int(self.rebalancing(period="am", res=res)["bikes"].sum() +
-                    self.rebalancing(period="pm", res=res)["bikes"].sum())
+        o = self.options
+        days = held_out_days(m.needs, m.days, o["fit_days"], m.capacity, o["fleet"])
+        period = held_out_period(m.needs, m.days["factor"].to_numpy(), o["fit_days"], m.capacity,
+                                 o["fleet"])
+        grid = held_out_grid(self.grid, o["trips_per_day"], seed=o["seed"])
+        parking = self._parking(m, res)
+        moved = {p: int(self.rebalancing(period=p, res=res)["bikes"].sum()) for p in ("am", "pm")}
+        rate = float(days["precise_rate"].mean())
         return {
             "res": res,
-            "precise_deployment_rate": round(float(np.mean(rates)), 4) if rates else None,
-            "precise_deployment_rate_grid_holdout": self.grid_holdout_rate(),
-            "disorderly_parking_rate_without": round(without, 4),
-            "disorderly_parking_rate_with": round(with_fences, 4),
-            "disorderly_parking_reduction": round(1 - with_fences / without, 4) if without else None,
-            "bikes_moved_by_rebalancing": moved,
-            "how": {
-                "precise_deployment_rate": "share of active H3 cells whose quota (fitted on "
-                f"{self.options['fit_days']} days) is within ±20% of the need of each of "
-                f"{len(held)} held-out days (mean); need = max(pick-ups/{TURNOVER}, largest "
-                "cumulative deficit)",
-                "precise_deployment_rate_grid_holdout": "log-linear regression of real Mobike "
-                "starts on the grid covariates, fitted on 80% of the real 1 km cells, share of "
-                "the other 20% predicted within ±20%",
-                "disorderly_parking": "simulated held-out day: without = fleet spread evenly, "
-                "drop-offs beyond sidewalk capacity are disorderly; with = fleet at the quotas, "
-                "fences sized 1.2 × quota + 2, riders may use a fence in a neighbouring cell",
-                "trips": "synthetic trips (Mobike schema, GCJ-02) generated from the real grid "
-                "demand, unless a real trip file is given",
-            },
+            "precise_deployment_rate": round(rate, 4),
+            "precise_deployment_rate_days": [
+                {"date": str(r.date.date()), "weekend": bool(r.weekend), "rain": bool(r.rain),
+                 "precise_rate": round(r.precise_rate, 4), "below_need_share": round(r.below_need_share, 4)}
+                for r in days.itertuples()],
+            "precise_deployment_rate_period": round(period, 4),
+            "precise_deployment_rate_grid_holdout": grid["precise_rate"],
+            "grid_holdout": grid,
+            "goal_precise_deployment_rate": 0.9,
+            "goal_met_held_out_days": bool(rate >= 0.9),
+            "goal_met_grid_holdout": bool(grid["precise_rate"] >= 0.9),
+            **parking,
+            "goal_met_disorderly_parking": bool((parking["disorderly_parking_reduction"] or 0) >= 0.5),
+            "bikes_moved_by_rebalancing": moved["am"] + moved["pm"],
+            "bikes_moved_am": moved["am"], "bikes_moved_pm": moved["pm"],
+            "how": self._how(len(days)),
         }
 
-    def grid_holdout_rate(self, *, seed: int = 0) -> float:
-        """精准投放率 of a covariate model on held-out real grid cells."""
-        cols = ["crossroad_count", "road_length", "shop_count", "residential_area",
-                "commercial_area", "industrial_area", "railway_station_count",
-                "bicycle_lane_length", "bus_station_count"]
-        g = self.grid[[c for c in cols if c in self.grid.columns] + ["start_count"]].dropna()
-        x = np.column_stack([np.ones(len(g)), np.log1p(g[cols].to_numpy(float))])
-        y = np.log1p(g["start_count"].to_numpy(float))
-        rng = np.random.default_rng(seed)
-        test = rng.random(len(g)) < 0.2
-        coef, *_ = np.linalg.lstsq(x[~test], y[~test], rcond=None)
-        pred = np.expm1(x[test] @ coef)
-        actual = np.expm1(y[test])
-        return round(float((np.abs(pred - actual) <= 0.2 * np.maximum(actual, 1)).mean()), 4)
+    def _parking(self, m: _Model, res: int) -> dict[str, Any]:
+        """The parking simulation on every held-out day, mean rates (see twin.bikes.parking)."""
+        o = self.options
+        fenced = m.cells["h3"].isin(self.fences(res=res)["h3"]).to_numpy()
+        bays = o["bay_share"] * m.capacity
+        fences = np.where(fenced, fence_capacity(m.quota, m.inflow, m.capacity,
+                                                 bay_share=o["bay_share"]), 0.0)
+        ring = neighbours_of(m.cells["h3"])
+        counted = m.cells["core_road_m"].to_numpy() > 0
+        rates: dict[str, list[float]] = {"without": [], "with": [], "quotas_only": [],
+                                         "fences_only": []}
+        for d in range(o["fit_days"], len(m.days)):
+            quota = quotas(m.base, float(m.days["factor"].iat[d]), m.capacity, fleet=o["fleet"])
+            even = np.full(len(quota), o["fleet"] / len(quota))
+            pick, drop = m.flows.pickups[d], m.flows.dropoffs[d]
+            for name, start, places, ring_ in (("without", even, bays, None),
+                                               ("with", quota, bays + fences, ring),
+                                               ("quotas_only", quota, bays, None),
+                                               ("fences_only", even, bays + fences, ring)):
+                rates[name].append(simulate_parking(pick, drop, start, places, neighbours=ring_,
+                                                    counted=counted))
+        mean = {k: round(float(np.mean(v)), 4) for k, v in rates.items()}
+        deployed = np.mean([quotas(m.base, float(f), m.capacity, fleet=o["fleet"]).sum()
+                            for f in m.days["factor"].iloc[o["fit_days"]:]])
+        a, b = mean["without"], mean["with"]
+        return {"disorderly_parking_rate_without": a, "disorderly_parking_rate_with": b,
+                "disorderly_parking_reduction": round(1 - b / a, 4) if a else None,
+                "disorderly_parking_rate_quotas_only": mean["quotas_only"],
+                "disorderly_parking_rate_fences_only": mean["fences_only"],
+                "parking_cells_counted": int(counted.sum()), "fenced_cells": int(fenced.sum()),
+                "bikes_on_street_without": int(o["fleet"]), "bikes_on_street_with": int(round(deployed))}
+
+    def _how(self, held: int) -> dict[str, str]:
+        o = self.options
+        return {
+            "need": f"bikes a cell needs on a day = ceil(pick-ups / turnover {TURNOVER}) (the "
+            "turnover rule); the tidal peak deficits are left to the rebalancing plan",
+            "quota": "mean over the fitting days of need / day factor, × the day's "
+            "factor (weekday/weekend × weather forecast), capped by sidewalk parking capacity "
+            f"(10% of road length × 1.5 bikes/m + 2 per shop) and the {o['fleet']}-bike fleet",
+            "precise_deployment_rate": f"held-out days: quotas fitted on the first {o['fit_days']} "
+            f"days, evaluated on each of the {held} later days (mean): share of active H3 cells "
+            "with |quota - need| <= max(20% of need, 1 bike); the goal is judged on this strict "
+            "per-day rate",
+            "precise_deployment_rate_period": "the same quotas on a dry-weekday scale against "
+            "the mean need (divided by each day's factor) of the held-out days as a whole",
+            "precise_deployment_rate_grid_holdout": "Poisson regression of real Mobike starts on "
+            "the 1 km grid covariates and the distance to the centre, fitted on 80% of the real "
+            "cells; need of the other 20% predicted from covariates only, same tolerance "
+            "(in_sample_rate: the same model scored on the cells it was fitted on)",
+            "disorderly_parking": "hour-by-hour simulation of each held-out day (mean) over the "
+            "cells of the street network, where fences are drawn: a drop-off is disorderly when "
+            "the orderly places of its cell are full at that moment. Without: painted bays "
+            f"({o['bay_share']:.0%} of sidewalk capacity) and the whole {o['fleet']}-bike fleet "
+            "spread evenly (no quotas, no total control). With: bays + fences (each sized for "
+            "its quota + the 90th-percentile peak accumulation of the fitting days), the quotas "
+            "deployed, full destinations redirected to a fence with room in a neighbouring "
+            "cell. quotas_only / fences_only switch on one measure at a time; bikes_on_street_* "
+            "give the stock each scenario deploys (total control keeps the rest in depots). Only "
+            "capacity-driven disorder is simulated (no deliberate mis-parking); reduction = "
+            "1 - with / without",
+            "rebalancing": "exact min-cost max-flow (bike-metres, OR-Tools) from surplus to "
+            "deficit cells, each surplus cell linked to its 25 nearest deficit cells: before "
+            "07:00 restore the quotas after the night, before 17:00 cover the evening deficits "
+            "from the midday surplus; bikes_moved_by_rebalancing = am + pm",
+            "trips": "synthetic trips (Mobike schema, GCJ-02) from the real grid demand with "
+            "weekday/weekend and weather variation, unless a real trip file is given",
+        }

@@ -8,11 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException
 
 from api.deps import get_settings
-from twin.settings import Settings
+from twin.settings import ROLES, Settings
 
 __all__ = ["ROLES", "require_editor", "role_of"]
-
-ROLES = ("reader", "editor", "admin")
 
 
 def role_of(key: str | None, settings: Settings) -> str | None:

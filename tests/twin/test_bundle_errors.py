@@ -1,0 +1,82 @@
+"""A corrupt or missing bundle gives one clear error: BundleError in Python, exit 2 on the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from layers.errors import BundleError
+from twin import City
+from twin.bundle import check_bundle
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def copy(city: City, tmp_path: Path) -> Path:
+    target = tmp_path / "shanghai"
+    shutil.copytree(city.bundle_dir / "layers", target / "layers")
+    shutil.copy(city.bundle_dir / "manifest.json", target / "manifest.json")
+    return target
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_good_copy_checks_and_loads(copy: Path, city: City) -> None:
+    assert check_bundle(copy).name == city.name
+    assert len(City.load(copy).layers["roads"].data) == len(city.layers["roads"].data)
+
+
+def test_truncated_parquet(copy: Path) -> None:
+    _truncate(copy / "layers" / "roads.parquet")
+    with pytest.raises(BundleError, match="roads"):
+        check_bundle(copy)
+    with pytest.raises(BundleError, match="roads"):
+        City.load(copy)
+
+
+def test_missing_manifest(copy: Path) -> None:
+    (copy / "manifest.json").unlink()
+    with pytest.raises(BundleError, match="manifest.json"):
+        check_bundle(copy)
+    with pytest.raises(BundleError, match="manifest.json"):
+        City.load(copy)
+
+
+def test_corrupt_manifest_and_layer_metadata(copy: Path) -> None:
+    (copy / "layers" / "layers.json").write_text("[{")
+    with pytest.raises(BundleError, match="layer metadata"):
+        check_bundle(copy)
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="corrupt bundle manifest"):
+        check_bundle(copy)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "manifest"])
+def test_serve_refuses_to_start_with_one_message(copy: Path, damage: str) -> None:
+    if damage == "truncate":
+        _truncate(copy / "layers" / "pois.parquet")
+    else:
+        (copy / "manifest.json").unlink()
+    env = {**os.environ, "TWIN_BUNDLE": str(copy)}
+    out = subprocess.run([sys.executable, "-m", "twin", "serve", "--port", "1"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.count("error:") == 1 and "Traceback" not in out.stderr
+    assert ("pois" if damage == "truncate" else "manifest.json") in out.stderr
+
+
+def test_serve_reports_bad_settings(copy: Path) -> None:
+    env = {**os.environ, "TWIN_BUNDLE": str(copy), "TWIN_CORS_ORIGINS": '["*"]'}
+    out = subprocess.run([sys.executable, "-m", "twin", "serve", "--port", "1"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "TWIN_CORS_ORIGINS" in out.stderr
+    assert "Traceback" not in out.stderr

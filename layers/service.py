@@ -149,10 +149,15 @@ class LayerService:
         layer = self.registry[name]
         with self._lock:
             cached = self._projected.get(name)
-            if cached is None or cached.version != layer.info.version:
-                cached = ProjectedLayer.from_gdf(name, layer.data, layer.info.version)
-                self._projected[name] = cached
-            return cached
+        if cached is None or cached.version != layer.info.version:
+            # project outside the lock: other requests keep being served meanwhile
+            data, version = layer.data, layer.info.version
+            cached = ProjectedLayer.from_gdf(name, data, version)
+            with self._lock:
+                current = self._projected.get(name)
+                if current is None or current.version < version:
+                    self._projected[name] = cached
+        return cached
 
     def tile(self, names: Sequence[str], z: int, x: int, y: int, *,
              as_of: str | None = None) -> Tile:

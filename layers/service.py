@@ -151,7 +151,8 @@ class LayerService:
             cached = self._projected.get(name)
         if cached is None or cached.version != layer.info.version:
             # project outside the lock: other requests keep being served meanwhile
-            data, version = layer.data, layer.info.version
+            version = layer.info.version  # before the data: never newer data under an old label
+            data = layer.data
             cached = ProjectedLayer.from_gdf(name, data, version)
             with self._lock:
                 current = self._projected.get(name)

@@ -220,6 +220,8 @@ class LayerEditor:
                 raise InvalidFeature(f"property {key!r} must be true or false")
             elif kind == "String" and not isinstance(value, str):
                 raise InvalidFeature(f"property {key!r} must be a string")
+            elif isinstance(value, str) and "\x00" in value:
+                raise InvalidFeature(f"property {key!r} contains a NUL character")
             else:
                 out[key] = value
         return out

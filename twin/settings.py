@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     city: str = DEFAULT_CITY
     build_dir: Path = DEFAULT_BUILD_DIR
     bundle: Path | None = None
-    database_url: str | None = None
-    api_keys: dict[str, str] = Field(default_factory=dict)
+    database_url: str | None = Field(None, repr=False)  # may hold a password
+    api_keys: dict[str, str] = Field(default_factory=dict, repr=False)  # never shown in logs
     public_url: str = "http://127.0.0.1:8000"
     max_batch: int = 10_000
     max_body_bytes: int = 2_000_000

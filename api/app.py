@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.openapi import install_openapi
 from api.ratelimit import RateLimit, RateLimiter
 from api.timeouts import RequestTimeout
 from twin.city import City
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, city: City | None = None) ->
                            expose_headers=["ETag", "Retry-After"], max_age=600)
     install_error_handlers(app)
     _include_routers(app)
+    install_openapi(app)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -13,6 +13,7 @@ import pytest
 from layers.errors import BundleError
 from twin import City
 from twin.bundle import check_bundle
+from twin.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,23 +61,43 @@ def test_corrupt_manifest_and_layer_metadata(copy: Path) -> None:
         check_bundle(copy)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "manifest"])
-def test_serve_refuses_to_start_with_one_message(copy: Path, damage: str) -> None:
-    if damage == "truncate":
-        _truncate(copy / "layers" / "pois.parquet")
-    else:
-        (copy / "manifest.json").unlink()
+def test_serve_refuses_to_start_with_one_message(copy: Path) -> None:
+    _truncate(copy / "layers" / "pois.parquet")
     env = {**os.environ, "TWIN_BUNDLE": str(copy)}
     out = subprocess.run([sys.executable, "-m", "twin", "serve", "--port", "1"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.count("error:") == 1 and "Traceback" not in out.stderr
-    assert ("pois" if damage == "truncate" else "manifest.json") in out.stderr
+    assert "pois" in out.stderr
 
 
-def test_serve_reports_bad_settings(copy: Path) -> None:
-    env = {**os.environ, "TWIN_BUNDLE": str(copy), "TWIN_CORS_ORIGINS": '["*"]'}
-    out = subprocess.run([sys.executable, "-m", "twin", "serve", "--port", "1"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and "TWIN_CORS_ORIGINS" in out.stderr
-    assert "Traceback" not in out.stderr
+def _serve_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                      **env: str) -> str:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["twin", "serve", "--port", "1"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "Traceback" not in err
+    return err
+
+
+def test_serve_reports_a_missing_manifest(copy: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (copy / "manifest.json").unlink()
+    assert "manifest.json" in _serve_in_process(monkeypatch, capsys, TWIN_BUNDLE=str(copy))
+
+
+def test_serve_reports_bad_settings(copy: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    err = _serve_in_process(monkeypatch, capsys, TWIN_BUNDLE=str(copy), TWIN_CORS_ORIGINS='["*"]')
+    assert "TWIN_CORS_ORIGINS" in err
+
+
+def test_serve_reports_an_unreachable_database(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    err = _serve_in_process(monkeypatch, capsys,
+                            TWIN_DATABASE_URL="postgresql://twin:pw@127.0.0.1:1/none")
+    assert "cannot reach PostGIS" in err and "pw@" not in err

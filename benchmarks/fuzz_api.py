@@ -42,13 +42,13 @@ def main() -> None:
     print(f"| failures | {len(report.failures)} |")
     for kind, n in report.kinds().most_common():
         print(f"| - {kind} | {n} |")
-    rejected = Counter(r.split(" -> ")[0].split(": ", 1)[1] for r in report.rejected_positive)
-    print(f"| schema-valid requests refused with a 4xx | {len(report.rejected_positive)} "
-          f"(in {len({k.split(' ', 1)[1] for k in rejected})} operations) |")
+    rejected = Counter(r.split(" | ")[0].split(": ", 1)[1] for r in report.rejected_positive)
+    print(f"| schema-valid requests refused with a 4xx and a reason | "
+          f"{len(report.rejected_positive)} (in {len(rejected)} operations) |")
     for line in report.failures[:15]:
         print("  failure:", line)
-    for op in sorted({k.rsplit(" ", 0)[0] for k in rejected})[:15]:
-        print("  refused:", op)
+    for op, n in rejected.most_common():
+        print(f"  refused: {op} ({n})")
 
 
 if __name__ == "__main__":

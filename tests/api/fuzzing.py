@@ -55,7 +55,7 @@ def _failures(case: Any, response: Any, checks: list) -> list[str]:
     try:
         case.validate_response(response, checks=checks)
     except BaseException as exc:  # noqa: BLE001  (a FailureGroup, or a single failure)
-        return [f"{type(sub).__name__}: {case.method} {case.formatted_path} "
+        return [f"{type(sub).__name__}: {case.operation.label} | {case.formatted_path} "
                 f"-> {response.status_code} {response.text[:160]}"
                 for sub in getattr(exc, "exceptions", [exc])]
     return []

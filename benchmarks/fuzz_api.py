@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "api"))
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "api")]  # this checkout's code first
 
 from fuzzing import fuzz_app  # noqa: E402
 

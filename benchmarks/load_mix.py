@@ -40,7 +40,7 @@ import aiohttp
 import morecantile
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from _server import REPO, production_server  # noqa: E402
 
 CORE = (121.4611, 31.2196, 121.4863, 31.2412)  # the road network's bounds

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit: float = Field(0.0, ge=0)
     rate_burst: int = Field(0, ge=0)
-    request_timeout: float = Field(30.0, ge=0)
+    request_timeout: float = Field(60.0, ge=0)
 
     @field_validator("cors_origins")
     @classmethod

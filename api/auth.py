@@ -5,12 +5,16 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException
+from fastapi import Depends, Header, HTTPException, Request
 
 from api.deps import get_settings
 from twin.settings import ROLES, Settings
 
-__all__ = ["ROLES", "require_editor", "role_of"]
+__all__ = ["ROLES", "WRITE_FLAG", "require_editor", "role_of"]
+
+#: Set in the ASGI scope of an authorised write: the time budget never abandons a write,
+#: so a client is never told 503 for an edit that was stored.
+WRITE_FLAG = "twin.write"
 
 
 def role_of(key: str | None, settings: Settings) -> str | None:
@@ -24,6 +28,7 @@ def role_of(key: str | None, settings: Settings) -> str | None:
 
 
 def require_editor(
+    request: Request,
     x_api_key: Annotated[str | None, Header(description="API key with the editor or admin role")] = None,
     settings: Settings = Depends(get_settings),
 ) -> str:
@@ -34,4 +39,5 @@ def require_editor(
                             headers={"WWW-Authenticate": "ApiKey"})
     if role not in ("editor", "admin"):
         raise HTTPException(403, f"the key's role {role!r} cannot write; editor or admin needed")
+    request.scope[WRITE_FLAG] = True
     return role

@@ -4,6 +4,8 @@ A request whose handler has not started its response within the budget is answer
 ``503 Service Unavailable`` with ``Retry-After`` and a reason; the handler's late response
 is dropped. The event loop is never blocked, so the worker keeps serving other requests.
 A handler already running in a thread cannot be killed: it finishes in the background.
+Authorised writes (marked by :data:`api.auth.WRITE_FLAG`) are never abandoned: the client
+waits for the true outcome instead of a 503 for an edit that may have been stored.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from api.auth import WRITE_FLAG
 
 __all__ = ["RequestTimeout"]
 
@@ -63,7 +67,7 @@ class RequestTimeout:
         if task in done:
             task.result()
             return
-        if state["started"]:  # streaming already: let it finish
+        if state["started"] or scope.get(WRITE_FLAG):  # streaming, or a write: let it finish
             await task
             return
         state["timed_out"] = True

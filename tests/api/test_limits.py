@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from fastapi import Depends
 from fastapi.testclient import TestClient
 
 from api import create_app
+from api.auth import require_editor
 from api.ratelimit import RateLimiter, TokenBucket
 from twin import City, Settings
 
@@ -105,3 +107,17 @@ def test_giant_batch_is_refused_up_front(city: City) -> None:
     with TestClient(create_app(Settings(max_batch=50), city=city)) as c:
         res = c.post("/geocode/batch", json=["南京东路635号"] * 51)
         assert res.status_code == 413 and "limit of 50" in res.json()["detail"]
+
+
+def test_writes_are_never_abandoned(city: City) -> None:
+    app = create_app(Settings(request_timeout=0.2, api_keys=KEYS), city=city)
+
+    @app.post("/test-slow-write")
+    def slow_write(role: str = Depends(require_editor)) -> dict[str, str]:
+        time.sleep(0.6)
+        return {"stored": "yes"}
+
+    with TestClient(app) as c:
+        res = c.post("/test-slow-write", headers={"X-API-Key": "k-edit"})
+        assert res.status_code == 200 and res.json() == {"stored": "yes"}
+        assert c.post("/test-slow-write").status_code == 401

@@ -12,8 +12,9 @@ from twin.settings import ROLES, Settings
 
 __all__ = ["ROLES", "WRITE_FLAG", "require_editor", "role_of"]
 
-#: Set in the ASGI scope of an authorised write: the time budget never abandons a write,
-#: so a client is never told 503 for an edit that was stored.
+#: Claimed in the ASGI scope by an authorised write (True) or by the time budget when it
+#: gives up first ("abandoned"): a write that started is never abandoned, and an abandoned
+#: request never starts writing, so a client is never told 503 for a stored edit.
 WRITE_FLAG = "twin.write"
 
 
@@ -39,5 +40,8 @@ def require_editor(
                             headers={"WWW-Authenticate": "ApiKey"})
     if role not in ("editor", "admin"):
         raise HTTPException(403, f"the key's role {role!r} cannot write; editor or admin needed")
-    request.scope[WRITE_FLAG] = True
+    # atomic claim against the time budget: a write starts only if not already abandoned
+    if request.scope.setdefault(WRITE_FLAG, True) is not True:
+        raise HTTPException(503, "the request waited too long before it could start; retry",
+                            headers={"Retry-After": "5"})
     return role

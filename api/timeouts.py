@@ -67,7 +67,8 @@ class RequestTimeout:
         if task in done:
             task.result()
             return
-        if state["started"] or scope.get(WRITE_FLAG):  # streaming, or a write: let it finish
+        if state["started"] or scope.setdefault(WRITE_FLAG, "abandoned") is True:
+            # streaming already, or a write that started: let it finish
             await task
             return
         state["timed_out"] = True

@@ -110,11 +110,11 @@ def test_giant_batch_is_refused_up_front(city: City) -> None:
 
 
 def test_writes_are_never_abandoned(city: City) -> None:
-    app = create_app(Settings(request_timeout=0.2, api_keys=KEYS), city=city)
+    app = create_app(Settings(request_timeout=0.5, api_keys=KEYS), city=city)
 
     @app.post("/test-slow-write")
     def slow_write(role: str = Depends(require_editor)) -> dict[str, str]:
-        time.sleep(0.6)
+        time.sleep(1.5)
         return {"stored": "yes"}
 
     with TestClient(app) as c:

@@ -57,6 +57,7 @@ class LayerService:
         self.cache = TileCache()
         self._editors: dict[str, LayerEditor] = {}
         self._projected: dict[str, ProjectedLayer] = {}
+        self._projecting: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         if postgis is not None:
             ensure_edits_table(*postgis)
@@ -163,17 +164,21 @@ class LayerService:
 
     # -- tiles ----------------------------------------------------------------------
     def _projected_layer(self, name: str) -> ProjectedLayer:
+        """The layer projected for tiling, rebuilt once per version (one thread builds it,
+        concurrent requests for the same layer wait for that one; other layers go on)."""
         layer = self.registry[name]
         with self._lock:
             cached = self._projected.get(name)
-        if cached is None or cached.version != layer.info.version:
-            # project outside the lock: other requests keep being served meanwhile
-            version = layer.info.version  # before the data: never newer data under an old label
-            data = layer.data
-            cached = ProjectedLayer.from_gdf(name, data, version)
+            build_lock = self._projecting.setdefault(name, threading.Lock())
+        if cached is not None and cached.version == layer.info.version:
+            return cached
+        with build_lock:
             with self._lock:
-                current = self._projected.get(name)
-                if current is None or current.version < version:
+                cached = self._projected.get(name)
+            if cached is None or cached.version != layer.info.version:
+                version = layer.info.version  # read before the data: the label is never newer
+                cached = ProjectedLayer.from_gdf(name, layer.data, version)
+                with self._lock:
                     self._projected[name] = cached
         return cached
 

@@ -7,6 +7,7 @@ and invalid input always refused with a 4xx.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from fuzzing import fuzz_app  # noqa: E402
 EXAMPLES = 6
 
 
-def test_every_operation_conforms_to_its_schema(city: City) -> None:
-    app = create_app(Settings(api_keys={"fuzz-editor": "editor"}), city=city)
+def test_every_operation_conforms_to_its_schema(city: City, tmp_path: Path) -> None:
+    copy = tmp_path / "shanghai"  # fuzzed edits must not leak into the shared city
+    shutil.copytree(city.bundle_dir, copy)
+    app = create_app(Settings(api_keys={"fuzz-editor": "editor"}), city=City.load(copy))
     report = fuzz_app(app, examples=EXAMPLES, headers={"X-API-Key": "fuzz-editor"})
     assert report.operations >= 30 and report.cases >= 5 * report.operations
     assert report.statuses[200] and report.statuses[400]

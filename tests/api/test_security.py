@@ -19,6 +19,8 @@ READER = "r3ader-Key-Also-Secret"
 ORIGIN = "https://map.example.org"
 FEATURE = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.47, 31.23]},
            "properties": {"name": "安全测试"}}
+#: passes the key check, then fails validation (422): nothing is written to the shared city
+INVALID = {**FEATURE, "properties": {"no_such_field": 1}}
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +71,11 @@ def test_keys_and_passwords_are_never_logged_or_echoed(client: TestClient,
     caplog.set_level(logging.DEBUG)
     bodies = []
     for key in (SECRET, READER, SECRET[:-1], SECRET + "x"):
-        for res in (client.post("/layers/pois/features", json=FEATURE, headers={"X-API-Key": key}),
+        for res in (client.post("/layers/pois/features", json=INVALID, headers={"X-API-Key": key}),
                     client.delete("/layers/pois/features/1?version=99", headers={"X-API-Key": key}),
                     client.get("/layers/nope", headers={"X-API-Key": key})):
             bodies.append(res.text)
+    assert any("no_such_field" in b for b in bodies)  # the editor key got past auth
     settings = client.app.state.settings
     logging.getLogger("twin").info("settings: %r", settings)
     text = caplog.text + "".join(bodies) + repr(settings) + str(settings)

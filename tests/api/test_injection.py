@@ -212,3 +212,12 @@ def test_postgis_app_survives_hostile_strings(city: City, postgis_url: str, tmp_
     engine.dispose()
     # hostile names were stored as plain data, verbatim
     assert "' OR '1'='1" in names and "1; DROP TABLE inject.pois; --" in names
+
+
+def test_a_nul_character_in_a_property_is_422(city: City) -> None:
+    """Found by the PostGIS run above: PostgreSQL refuses NUL in text, so it is refused first."""
+    app = create_app(Settings(api_keys={KEY: "editor"}), city=city)
+    feature = {**GEOJSON, "properties": {"name": "bad\x00byte"}}
+    with TestClient(app) as client:
+        res = client.post("/layers/pois/features", json=feature, headers={"X-API-Key": KEY})
+    assert res.status_code == 422 and "NUL" in res.json()["detail"]

@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run build serve test install install-dev system-deps lint clean
+.PHONY: run build serve test install install-dev system-deps lint audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,19 @@ system-deps:
 	  else echo "chromium missing: the browser test will fail (apt-get install chromium)"; fi; \
 	fi
 
-test: install-dev system-deps
+# Known vulnerabilities in the installed dependencies (pip-audit). Findings fail the build
+# unless listed with a reason in .pip-audit-ignore; an unreachable vulnerability service
+# or packages the index does not know only print a warning, so CI is not made flaky.
+audit: install-dev
+	@ignores=$$(sed -e 's/#.*//' .pip-audit-ignore 2>/dev/null | awk 'NF {print "--ignore-vuln", $$1}'); \
+	out=$$($(BIN)/pip-audit --skip-editable --progress-spinner off --desc on $$ignores 2>&1); rc=$$?; \
+	skipped=$$(printf '%s\n' "$$out" | grep -c "could not be audited"); \
+	printf '%s\n' "$$out" | grep -v "could not be audited" | grep -v "^Name  *Skip Reason" | grep -v "^-*  *-*$$"; \
+	if [ $$rc -ne 0 ] && printf '%s\n' "$$out" | grep -q "known vulnerabilit"; then exit 1; fi; \
+	if [ $$rc -ne 0 ]; then echo "warning: the dependency audit could not run (vulnerability service unreachable?)"; fi; \
+	if [ $$skipped -gt 0 ]; then echo "warning: $$skipped dependencies could not be audited (unknown to the vulnerability service)"; fi
+
+test: install-dev system-deps audit
 	@pgdir=$$(mktemp -d /tmp/citytwin-pg.XXXXXX); \
 	url=$$(scripts/pgtest.sh start $$pgdir) || exit 1; \
 	echo "PostGIS test cluster: $$url"; \

@@ -15,6 +15,9 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.openapi import install_openapi
+from api.ratelimit import RateLimit, RateLimiter
+from api.timeouts import RequestTimeout
 from twin.city import City
 from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY, Settings
 
@@ -56,6 +59,17 @@ def _include_routers(app: FastAPI) -> None:
         app.include_router(module.router)
 
 
+def _add_limits(app: FastAPI, settings: Settings) -> None:
+    """Time budget, body size and rate limits (the last added runs first)."""
+    if settings.request_timeout > 0:
+        app.add_middleware(RequestTimeout, seconds=settings.request_timeout)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit > 0:
+        burst = settings.rate_burst or max(1, round(2 * settings.rate_limit))
+        app.add_middleware(RateLimit, limiter=RateLimiter(settings.rate_limit, burst),
+                           api_keys=settings.api_keys)
+
+
 def create_app(settings: Settings | None = None, *, city: City | None = None) -> FastAPI:
     """Build the FastAPI app.
 
@@ -87,13 +101,15 @@ def create_app(settings: Settings | None = None, *, city: City | None = None) ->
     app.state.settings = settings
     if city is not None:
         app.state.city = city
-    if settings.cors_origins:
+    _add_limits(app, settings)
+    if settings.cors_origins:  # outermost, so 413/429/503 answers carry the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                           allow_headers=["Content-Type", "X-API-Key", "If-None-Match"])
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+                           allow_credentials=False, allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                           allow_headers=["Content-Type", "X-API-Key", "If-None-Match"],
+                           expose_headers=["ETag", "Retry-After"], max_age=600)
     install_error_handlers(app)
     _include_routers(app)
+    install_openapi(app)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

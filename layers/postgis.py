@@ -3,6 +3,11 @@
 Layout in the target schema (default ``twin``): one table per layer (``fid`` or the
 layer's index column as primary key, a GiST index on ``geometry``), and a metadata table
 ``_layers`` (name, position, index column, LayerInfo as JSON) plus ``_city`` (name).
+Accepted edits of a twin served from PostGIS are kept in ``_edits`` (one row per change,
+written in its own transaction under a per-layer advisory lock; see :class:`PostgisEditLog`).
+
+Every statement binds user values as parameters; identifiers (schema, table and column
+names) come from the bundle, never from a request, and must match ``[a-z_][a-z0-9_]*``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import geoalchemy2  # noqa: F401  (registers the Geometry type with SQLAlchemy)
 import geopandas as gpd
@@ -19,16 +25,18 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from layers.errors import StoreMisconfigured, StoreUnavailable
+from layers.errors import StoreError, StoreMisconfigured, StoreUnavailable, VersionConflict
 from layers.registry import Layer, LayerInfo, LayerRegistry
 
-__all__ = ["connect", "write_layers", "read_layers", "read_city_name", "normalize_url"]
+__all__ = ["connect", "write_layers", "read_layers", "read_city_name", "normalize_url",
+           "PostgisEditLog", "ensure_edits_table", "edited_layers", "EDITS_TABLE"]
 
 logger = logging.getLogger(__name__)
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 META_TABLE = "_layers"
 CITY_TABLE = "_city"
+EDITS_TABLE = "_edits"
 
 
 def _ident(name: str) -> str:
@@ -145,6 +153,10 @@ def write_layers(
             conn.execute(sa.text(f'DELETE FROM "{schema}"."{CITY_TABLE}"'))
             conn.execute(sa.text(f'INSERT INTO "{schema}"."{CITY_TABLE}" VALUES (:n)'),
                          {"n": city})
+            _create_edits_table(conn, schema)
+            # fresh base data: the history of edits on the old data no longer applies
+            conn.execute(sa.text(f'DELETE FROM "{schema}"."{EDITS_TABLE}" WHERE layer = ANY(:names)'),
+                         {"names": list(registry)})
         for position, (name, layer) in enumerate(registry.items()):
             table = _ident(name)
             data = layer.data
@@ -217,3 +229,150 @@ def read_layers(url: str | Engine, *, schema: str = "twin") -> LayerRegistry:
             info_obj = LayerInfo.from_dict(info if isinstance(info, dict) else json.loads(info))
             registry.put(Layer(info=info_obj, data=data))
     return registry
+
+
+# -- edits -------------------------------------------------------------------------------
+@contextmanager
+def _store_errors(what: str) -> Iterator[None]:
+    """Database failures as :class:`StoreUnavailable` (server down) or :class:`StoreError`."""
+    try:
+        yield
+    except sa.exc.IntegrityError:
+        raise
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StoreUnavailable(f"PostGIS is unavailable ({what}): {first}") from None
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"PostGIS connection lost ({what})") from None
+        raise StoreError(f"PostGIS failed ({what}): {exc.orig.__class__.__name__}") from None
+
+
+def _create_edits_table(conn: sa.Connection, schema: str) -> None:
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{schema}.ddl"})
+    conn.execute(sa.text(
+        f'CREATE TABLE IF NOT EXISTS "{schema}"."{EDITS_TABLE}" ('
+        " seq bigserial PRIMARY KEY, layer text NOT NULL, fid text NOT NULL,"
+        " feature_version integer NOT NULL, change jsonb NOT NULL,"
+        " stored_at timestamptz NOT NULL DEFAULT now(),"
+        " UNIQUE (layer, fid, feature_version))"))
+    conn.execute(sa.text(
+        f'CREATE INDEX IF NOT EXISTS "{EDITS_TABLE}_layer_seq" ON "{schema}"."{EDITS_TABLE}"'
+        " (layer, seq)"))
+
+
+def ensure_edits_table(engine: Engine, schema: str = "twin") -> None:
+    """Create the ``_edits`` table when missing (safe to call from several processes).
+
+    Raises
+    ------
+    StoreUnavailable, StoreError
+    """
+    schema = _ident(schema)
+    with _store_errors("creating the edits table"), engine.begin() as conn:
+        _create_edits_table(conn, schema)
+
+
+def edited_layers(engine: Engine, schema: str = "twin") -> list[str]:
+    """Names of the layers that have edits in ``_edits``."""
+    schema = _ident(schema)
+    with _store_errors("listing edited layers"), engine.connect() as conn:
+        return list(conn.execute(sa.text(
+            f'SELECT DISTINCT layer FROM "{schema}"."{EDITS_TABLE}"')).scalars())
+
+
+class PostgisEditLog:
+    """The change log of one layer in the ``_edits`` table (a :class:`layers.versions.ChangeLog`).
+
+    An edit holds a transaction-scoped advisory lock on the layer, reads the rows others
+    committed, and inserts its row; the insert commits before the edit is applied in memory,
+    so an accepted edit is always stored. ``UNIQUE (layer, fid, feature_version)`` makes the
+    database itself refuse two changes to the same version of a feature.
+
+    Parameters
+    ----------
+    engine : Engine
+        Engine from :func:`connect` (``pool_pre_ping``: reconnects after a server restart).
+    schema : str
+        Schema of the twin.
+    layer : str
+        Layer name.
+    """
+
+    def __init__(self, engine: Engine, schema: str, layer: str) -> None:
+        self.engine = engine
+        self.schema = _ident(schema)
+        self.layer = layer
+        self._seq = 0
+        self._conn: sa.Connection | None = None
+
+    @property
+    def _table(self) -> str:
+        return f'"{self.schema}"."{EDITS_TABLE}"'
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """A connection holding the layer's advisory lock until commit or rollback."""
+        with _store_errors(f"locking layer {self.layer!r}"):
+            conn = self.engine.connect()
+        try:
+            with _store_errors(f"locking layer {self.layer!r}"):
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                             {"k": f"{self.schema}.{self.layer}"})
+            self._conn = conn
+            yield
+        finally:
+            self._conn = None
+            try:
+                conn.close()  # rolls back when nothing was appended: releases the lock
+            except sa.exc.DBAPIError:
+                logger.warning("closing a broken connection of layer %s", self.layer)
+
+    def _rows(self, conn: sa.Connection) -> list[dict[str, Any]]:
+        rows = conn.execute(sa.text(
+            f"SELECT seq, change FROM {self._table} WHERE layer = :layer AND seq > :seq"
+            " ORDER BY seq"), {"layer": self.layer, "seq": self._seq}).all()
+        entries = []
+        for seq, change in rows:
+            self._seq = seq
+            entries.append(change if isinstance(change, dict) else json.loads(change))
+        return entries
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """Rows committed after the last one read."""
+        with _store_errors(f"reading edits of {self.layer!r}"):
+            if self._conn is not None:
+                return self._rows(self._conn)
+            with self.engine.connect() as conn:
+                return self._rows(conn)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Insert the change and commit (which also releases the advisory lock)."""
+        if self._conn is None:
+            raise StoreError("an edit must hold the layer's lock")
+        try:
+            seq = self._insert(entry)
+        except sa.exc.IntegrityError:
+            raise VersionConflict(f"feature {entry['fid']!r} of {self.layer!r} already has a "
+                                  f"version {entry['feature_version']}: reload it and apply "
+                                  "your edit again") from None
+        self._seq = seq
+
+    def _insert(self, entry: dict[str, Any]) -> int:
+        assert self._conn is not None
+        with _store_errors(f"storing an edit of {self.layer!r}"):
+            seq = self._conn.execute(sa.text(
+                f"INSERT INTO {self._table} (layer, fid, feature_version, change)"
+                " VALUES (:layer, :fid, :version, CAST(:change AS jsonb)) RETURNING seq"),
+                {"layer": self.layer, "fid": str(entry["fid"]),
+                 "version": entry["feature_version"],
+                 "change": json.dumps(entry, ensure_ascii=False, default=str)}).scalar_one()
+            self._conn.commit()
+        return seq
+
+    def has_new(self) -> bool:
+        """One indexed query: is there a row past the last one read?"""
+        with _store_errors(f"checking edits of {self.layer!r}"), self.engine.connect() as conn:
+            return conn.execute(sa.text(
+                f"SELECT EXISTS (SELECT 1 FROM {self._table} WHERE layer = :layer AND seq > :seq)"),
+                {"layer": self.layer, "seq": self._seq}).scalar_one()

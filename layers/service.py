@@ -13,11 +13,12 @@ import morecantile
 from sqlalchemy.engine import Engine
 
 from layers.errors import FeatureNotFound, InvalidQuery, LayerNotFound
+from layers.postgis import PostgisEditLog, edited_layers, ensure_edits_table
 from layers.postgis_tiles import postgis_tile
 from layers.queries import Query, feature_json, run_query, to_feature_collection
 from layers.registry import LayerInfo, LayerRegistry
 from layers.tiles import TMS, ProjectedLayer, TileCache, check_tile, encode_tile
-from layers.versions import Change, LayerEditor, parse_time
+from layers.versions import Change, ChangeLog, FileLog, LayerEditor, parse_time
 
 __all__ = ["LayerService", "Tile", "MAX_COMPOSITE"]
 
@@ -44,7 +45,8 @@ class LayerService:
     edits_dir : Path, optional
         Where each layer's change log lives (``<edits_dir>/<layer>.jsonl``).
     postgis : (Engine, schema), optional
-        Serve tiles of unedited layers with PostGIS ``ST_AsMVT`` (a twin on PostGIS).
+        A twin on PostGIS: edits are stored in its ``_edits`` table (not in ``edits_dir``),
+        and tiles of unedited layers are made by PostGIS ``ST_AsMVT``.
     """
 
     def __init__(self, registry: LayerRegistry, *, edits_dir: Path | None = None,
@@ -55,8 +57,14 @@ class LayerService:
         self.cache = TileCache()
         self._editors: dict[str, LayerEditor] = {}
         self._projected: dict[str, ProjectedLayer] = {}
+        self._projecting: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
-        if edits_dir is not None and edits_dir.is_dir():
+        if postgis is not None:
+            ensure_edits_table(*postgis)
+            for name in edited_layers(*postgis):
+                if name in registry:
+                    self.editor(name)
+        elif edits_dir is not None and edits_dir.is_dir():
             for log in edits_dir.glob("*.jsonl"):
                 if log.stem in registry:
                     self.editor(log.stem)
@@ -67,9 +75,20 @@ class LayerService:
         editor = self._editors.get(name)
         if editor is not None:
             editor.sync()
-        elif self.edits_dir is not None and name in self.registry and \
-                (self.edits_dir / f"{name}.jsonl").is_file():
+        elif name in self.registry and self._has_log(name):
             self.editor(name)  # opening replays the log
+
+    def _has_log(self, name: str) -> bool:
+        if self.postgis is not None:
+            return True  # the editor's log is the shared _edits table
+        return self.edits_dir is not None and (self.edits_dir / f"{name}.jsonl").is_file()
+
+    def _log(self, name: str) -> ChangeLog | None:
+        if self.postgis is not None:
+            return PostgisEditLog(*self.postgis, name)
+        if self.edits_dir is not None:
+            return FileLog(self.edits_dir / f"{name}.jsonl")
+        return None
 
     def info(self, name: str) -> LayerInfo:
         """Metadata of a layer (:class:`LayerNotFound` if unknown)."""
@@ -80,8 +99,7 @@ class LayerService:
         """The (lazily opened) editor of a layer."""
         with self._lock:
             if name not in self._editors:
-                log = self.edits_dir / f"{name}.jsonl" if self.edits_dir else None
-                self._editors[name] = LayerEditor(self.registry[name], log)
+                self._editors[name] = LayerEditor(self.registry[name], log=self._log(name))
             return self._editors[name]
 
     def data(self, name: str, *, as_of: str | None = None) -> gpd.GeoDataFrame:
@@ -146,13 +164,23 @@ class LayerService:
 
     # -- tiles ----------------------------------------------------------------------
     def _projected_layer(self, name: str) -> ProjectedLayer:
+        """The layer projected for tiling, rebuilt once per version (one thread builds it,
+        concurrent requests for the same layer wait for that one; other layers go on)."""
         layer = self.registry[name]
         with self._lock:
             cached = self._projected.get(name)
-            if cached is None or cached.version != layer.info.version:
-                cached = ProjectedLayer.from_gdf(name, layer.data, layer.info.version)
-                self._projected[name] = cached
+            build_lock = self._projecting.setdefault(name, threading.Lock())
+        if cached is not None and cached.version == layer.info.version:
             return cached
+        with build_lock:
+            with self._lock:
+                cached = self._projected.get(name)
+            if cached is None or cached.version != layer.info.version:
+                version = layer.info.version  # read before the data: the label is never newer
+                cached = ProjectedLayer.from_gdf(name, layer.data, version)
+                with self._lock:
+                    self._projected[name] = cached
+        return cached
 
     def tile(self, names: Sequence[str], z: int, x: int, y: int, *,
              as_of: str | None = None) -> Tile:

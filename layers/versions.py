@@ -1,9 +1,11 @@
 """Versioned edits of a layer (时空): create / update / delete, as-of reads, change log.
 
-Every accepted edit is appended (and fsynced) to a JSON-lines log before it is applied,
-so nothing written is lost across restarts: opening the layer replays the log. Several
-processes (server workers) may share one log: edits take a file lock and catch up first,
-and readers call :meth:`LayerEditor.sync` to see what the others wrote. Each
+Every accepted edit is written durably to a change log before it is applied, so nothing
+written is lost across restarts: opening the layer replays the log. The log is a
+:class:`ChangeLog`: a JSON-lines file (:class:`FileLog`, embedded bundles) or a table in
+PostGIS (:class:`layers.postgis.PostgisEditLog`). Several processes (server workers) may
+share one log: edits hold its exclusive lock and catch up first, and readers call
+:meth:`LayerEditor.sync` to see what the others wrote. Each
 feature carries a version; an update or delete must name the version it was based on
 (optimistic concurrency), and a stale one raises :class:`VersionConflict`.
 """
@@ -17,10 +19,10 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -32,7 +34,7 @@ from layers._geojson import geometry_from_geojson, geometry_to_geojson
 from layers.errors import FeatureNotFound, InvalidFeature, InvalidQuery, VersionConflict
 from layers.registry import Layer, LayerInfo
 
-__all__ = ["Change", "LayerEditor", "parse_time"]
+__all__ = ["Change", "ChangeLog", "FileLog", "LayerEditor", "parse_time"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,84 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
+class ChangeLog(Protocol):
+    """Where a layer's accepted edits are kept, shared by every process serving the layer."""
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold the log's lock across processes (edits happen inside)."""
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """The complete entries appended since this handle last read, oldest first."""
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Store one entry durably before returning (the caller holds :meth:`exclusive`)."""
+
+    def has_new(self) -> bool:
+        """Cheap check whether others appended entries this handle has not read."""
+
+
+class FileLog:
+    """A JSON-lines change log, fsynced per entry, shared through ``flock``.
+
+    Parameters
+    ----------
+    path : Path
+        The log file (``<layer>.jsonl``); the lock is ``<layer>.lock`` beside it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0  # bytes read so far
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Exclusive ``flock`` on the lock file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """Complete lines past the offset (a torn last line is left for later)."""
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self._offset)
+                tail = fh.read()
+        except FileNotFoundError:
+            return []
+        entries = []
+        for raw in tail.split(b"\n")[:-1]:
+            self._offset += len(raw) + 1
+            if not raw.strip():
+                continue
+            try:
+                entries.append(json.loads(raw))
+            except ValueError:
+                logger.warning("skipping a corrupt line in %s", self.path)
+        return entries
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Append and fsync one line, dropping a torn line a crash may have left."""
+        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
+        with self.path.open("ab") as fh:
+            if fh.tell() > self._offset:
+                fh.truncate(self._offset)
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._offset += len(line)
+
+    def has_new(self) -> bool:
+        """Whether the file grew past what was read."""
+        try:
+            return self.path.stat().st_size != self._offset
+        except FileNotFoundError:
+            return False
+
+
 class LayerEditor:
     """Edits of one layer, with per-feature versions, a durable log and as-of reads.
 
@@ -84,18 +164,21 @@ class LayerEditor:
     layer : Layer
         The layer (its ``data`` is replaced copy-on-write at each edit).
     log_path : Path, optional
-        JSON-lines change log; replayed on open.
+        JSON-lines change log (a :class:`FileLog`); replayed on open.
+    log : ChangeLog, optional
+        Another change log (PostGIS); replayed on open.
     """
 
-    def __init__(self, layer: Layer, log_path: Path | None = None) -> None:
+    def __init__(self, layer: Layer, log_path: Path | None = None, *,
+                 log: ChangeLog | None = None) -> None:
         self.layer = layer
-        self.log_path = log_path
+        self.log: ChangeLog | None = log if log is not None else (
+            FileLog(log_path) if log_path is not None else None)
         self.changes: list[Change] = []
         self._versions: dict[Any, int] = {}
         self._lock = threading.Lock()
         self._base_version = layer.info.version
-        self._offset = 0  # bytes of the log applied so far
-        if log_path is not None:
+        if self.log is not None:
             self._catch_up()
 
     # -- state -------------------------------------------------------------------
@@ -137,6 +220,8 @@ class LayerEditor:
                 raise InvalidFeature(f"property {key!r} must be true or false")
             elif kind == "String" and not isinstance(value, str):
                 raise InvalidFeature(f"property {key!r} must be a string")
+            elif isinstance(value, str) and "\x00" in value:
+                raise InvalidFeature(f"property {key!r} contains a NUL character")
             else:
                 out[key] = value
         return out
@@ -215,36 +300,25 @@ class LayerEditor:
     def _exclusive(self) -> Iterator[None]:
         """Hold this layer's edit lock, across threads and processes, with the log caught up.
 
-        Several server processes may edit one bundle: each takes an exclusive ``flock`` on
-        ``<layer>.lock`` and first applies what the others appended, so versions are checked
-        against the latest state and ids are never handed out twice.
+        Several server processes may edit one layer: each holds the log's exclusive lock and
+        first applies what the others appended, so versions are checked against the latest
+        state and ids are never handed out twice.
         """
         with self._lock:
-            if self.log_path is None:
+            if self.log is None:
                 yield
                 return
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.log_path.with_suffix(".lock").open("a") as lock:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-                try:
-                    self._catch_up()
-                    yield
-                finally:
-                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            with self.log.exclusive():
+                self._catch_up()
+                yield
 
     def _commit(self, op: str, fid: Any, version: int, before: dict | None,
                 after: dict | None) -> Change:
         change = Change(layer_version=self.layer.info.version + 1, time=_now(), op=op, fid=fid,
                         feature_version=version, before=before, after=after)
-        if self.log_path is not None:
-            line = (json.dumps(asdict(change), ensure_ascii=False, default=str) + "\n").encode()
-            with self.log_path.open("ab") as fh:
-                if fh.tell() > self._offset:  # a torn line from a crash: drop it
-                    fh.truncate(self._offset)
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
-            self._offset += len(line)
+        if self.log is not None:  # durable first: a failed write is never applied
+            self.log.append(json.loads(json.dumps(asdict(change), ensure_ascii=False,
+                                                  default=str)))
         self._apply(change)
         return change
 
@@ -264,35 +338,20 @@ class LayerEditor:
 
     def sync(self) -> bool:
         """Apply the edits other processes appended to the log; True when there were any."""
-        if self.log_path is None:
-            return False
-        try:
-            size = self.log_path.stat().st_size
-        except FileNotFoundError:
-            return False
-        if size == self._offset:
+        if self.log is None or not self.log.has_new():
             return False
         with self._lock:
             return self._catch_up()
 
     def _catch_up(self) -> bool:
-        """Apply the complete lines of the log past ``_offset`` (the caller holds the lock)."""
-        assert self.log_path is not None
-        try:
-            with self.log_path.open("rb") as fh:
-                fh.seek(self._offset)
-                tail = fh.read()
-        except FileNotFoundError:
-            return False
+        """Apply the log's entries this editor has not seen (the caller holds the lock)."""
+        assert self.log is not None
         applied = False
-        for raw in tail.split(b"\n")[:-1]:  # the part after the last newline may be torn
-            self._offset += len(raw) + 1
-            if not raw.strip():
-                continue
+        for entry in self.log.read_new():
             try:
-                change = Change(**json.loads(raw))
-            except (ValueError, TypeError):
-                logger.warning("skipping a corrupt line in %s", self.log_path)
+                change = Change(**entry)
+            except TypeError:
+                logger.warning("skipping a malformed change of layer %s", self.layer.name)
                 continue
             if isinstance(change.fid, str) and change.fid.isdigit() and \
                     pd.api.types.is_integer_dtype(self.layer.data.index.dtype):

@@ -3,6 +3,9 @@
 #   scripts/pgtest.sh install        install Debian PostgreSQL + PostGIS when missing (root)
 #   scripts/pgtest.sh start DIR      init + start a cluster in DIR on a free port; prints the URL
 #   scripts/pgtest.sh stop DIR       stop it and remove DIR
+#   scripts/pgtest.sh pause DIR [M]  stop the server (mode fast, or immediate = crash), keep data + port
+#   scripts/pgtest.sh resume DIR     start a paused server again on the same port
+#   scripts/pgtest.sh restart DIR    pause + resume
 set -euo pipefail
 cmd=${1:-}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
@@ -38,11 +41,25 @@ case "$cmd" in
     echo "$port" > "$dir/port"
     echo "postgresql://postgres@127.0.0.1:$port/twin_test"
     ;;
+  pause)
+    dir=${2:?usage: pgtest.sh pause DIR [fast|immediate]}
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m "${3:-fast}" -w stop >/dev/null
+    ;;
+  resume)
+    dir=${2:?usage: pgtest.sh resume DIR}
+    port=$(cat "$dir/port")
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+    ;;
+  restart)
+    "$0" pause "${2:?usage: pgtest.sh restart DIR}"
+    "$0" resume "$2"
+    ;;
   stop)
     dir=${2:?usage: pgtest.sh stop DIR}
     if [ -d "$dir/data" ]; then as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true; fi
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: pgtest.sh install | start DIR | stop DIR" >&2; exit 2 ;;
+    echo "usage: pgtest.sh install | start DIR | stop DIR | pause DIR | resume DIR | restart DIR" >&2; exit 2 ;;
 esac

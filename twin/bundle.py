@@ -32,6 +32,7 @@ __all__ = [
     "file_sha256",
     "code_fingerprint",
     "read_manifest",
+    "check_bundle",
     "replace_directory",
 ]
 
@@ -111,6 +112,44 @@ def read_manifest(bundle_dir: str | Path) -> Manifest:
         return Manifest(**data)
     except (ValueError, TypeError) as exc:
         raise BundleError(f"corrupt bundle manifest {path}: {exc}") from exc
+
+
+def check_bundle(bundle_dir: str | Path) -> Manifest:
+    """Check, without loading it, that a bundle is complete and readable.
+
+    Reads the manifest, the layer metadata and the footer of every GeoParquet file, so a
+    server can refuse to start with one clear message instead of failing in each worker.
+
+    Returns
+    -------
+    Manifest
+
+    Raises
+    ------
+    BundleError
+        Missing or corrupt manifest, layer metadata or layer file.
+    """
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    from layers.embedded import METADATA_FILE
+
+    manifest = read_manifest(bundle_dir)
+    layers_dir = Path(bundle_dir) / "layers"
+    meta_path = layers_dir / METADATA_FILE
+    try:
+        entries = json.loads(meta_path.read_text(encoding="utf-8"))
+        names = [entry["name"] for entry in entries]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise BundleError(f"corrupt or missing layer metadata {meta_path}: {exc}") from None
+    for name in names:
+        path = layers_dir / f"{name}.parquet"
+        try:
+            pq.read_metadata(path)
+        except (OSError, ValueError, pyarrow.ArrowException) as exc:
+            raise BundleError(f"layer {name!r}: cannot read {path}: {exc}; "
+                              "rebuild with `twin build --force`") from None
+    return manifest
 
 
 def file_sha256(path: Path) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from layers.errors import LayerError
 from twin.errors import TwinError
@@ -97,14 +98,45 @@ def info(
 def serve(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    workers: Annotated[int, typer.Option(help="Worker processes (production: one per core)")] = 1,
+    keep_alive: Annotated[int, typer.Option(help="Seconds an idle keep-alive connection stays")] = 5,
+    limit_concurrency: Annotated[int | None, typer.Option(
+        help="Connections + tasks per worker before new ones get 503")] = None,
+    backlog: Annotated[int, typer.Option(help="Pending connections the socket queues")] = 2048,
+    graceful_timeout: Annotated[int, typer.Option(
+        help="Seconds to finish requests on shutdown")] = 30,
+    access_log: Annotated[bool, typer.Option(help="Log each request line (never headers)")] = True,
 ) -> None:
-    """Serve the twin over HTTP (settings from TWIN_* environment variables)."""
+    """Serve the twin over HTTP (settings from TWIN_* environment variables).
+
+    The city is checked once before the workers start: a missing or corrupt bundle, or an
+    unreachable database, is one error message and exit status 2.
+    """
     import uvicorn
 
-    Settings()  # fail early on bad settings
+    _check_city(Settings())
     uvicorn.run("api:create_app", factory=True, host=host, port=port, workers=workers,
-                timeout_keep_alive=5, log_level="info")
+                timeout_keep_alive=keep_alive, limit_concurrency=limit_concurrency,
+                backlog=backlog, timeout_graceful_shutdown=graceful_timeout,
+                access_log=access_log, log_level="info")
+
+
+def _check_city(settings: Settings) -> None:
+    """Fail before serving when the city cannot be opened (built first when it is the default)."""
+    from twin.bundle import check_bundle
+
+    if settings.database_url:
+        from twin.database import check_database
+
+        check_database(settings.database_url)
+        return
+    bundle = settings.bundle_dir
+    if settings.bundle is None and settings.city == DEFAULT_CITY and \
+            settings.build_dir == DEFAULT_BUILD_DIR:
+        from twin.build import build_city
+
+        bundle = build_city(progress=False)  # once here, not in every worker
+    check_bundle(bundle)
 
 
 @app.command()
@@ -133,3 +165,6 @@ def main() -> None:
         _fail(str(exc))
     except FileNotFoundError as exc:
         _fail(str(exc))
+    except ValidationError as exc:  # bad TWIN_* settings
+        _fail("invalid settings: " + "; ".join(
+            f"TWIN_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()))

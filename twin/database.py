@@ -7,7 +7,7 @@ from layers.errors import StoreError
 from layers.registry import LayerRegistry
 from twin.errors import DatabaseError
 
-__all__ = ["write_city_layers", "read_city_layers"]
+__all__ = ["write_city_layers", "read_city_layers", "check_database"]
 
 
 def write_city_layers(url: str, name: str, layers: LayerRegistry, *, schema: str = "twin") -> None:
@@ -37,6 +37,24 @@ def read_city_layers(url: str, *, schema: str = "twin") -> tuple[str, LayerRegis
         try:
             return postgis.read_city_name(engine, schema=schema), postgis.read_layers(
                 engine, schema=schema)
+        finally:
+            engine.dispose()
+    except StoreError as exc:
+        raise DatabaseError(str(exc)) from None
+
+
+def check_database(url: str, *, schema: str = "twin") -> str:
+    """Check that a twin can be served from PostGIS; returns the city name.
+
+    Raises
+    ------
+    DatabaseError
+        Bad URL, unreachable server, no PostGIS, or no city in that schema.
+    """
+    try:
+        engine = postgis.connect(url, create_extension=False)
+        try:
+            return postgis.read_city_name(engine, schema=schema)
         finally:
             engine.dispose()
     except StoreError as exc:

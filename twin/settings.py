@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "REPO_ROOT", "DEFAULT_SOURCES", "DEFAULT_BUILD_DIR", "DEFAULT_CITY"]
+__all__ = ["Settings", "ROLES", "REPO_ROOT", "DEFAULT_SOURCES", "DEFAULT_BUILD_DIR",
+           "DEFAULT_CITY"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES = REPO_ROOT / "data" / "sources"
 DEFAULT_BUILD_DIR = REPO_ROOT / "build"
 DEFAULT_CITY = "shanghai"
+#: Roles an API key may have; writes need ``editor`` or ``admin``.
+ROLES = ("reader", "editor", "admin")
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
 
 
 class Settings(BaseSettings):
@@ -38,7 +43,15 @@ class Settings(BaseSettings):
     max_body_bytes : int
         Largest accepted request body; larger ones get 413.
     cors_origins : list of str
-        Origins allowed by CORS (explicit; empty means same-origin only).
+        Origins allowed by CORS (explicit ``scheme://host[:port]`` each, no wildcard; empty
+        means same-origin only). ``TWIN_CORS_ORIGINS='["https://map.example.org"]'``.
+    rate_limit : float
+        Requests per second per API key (per client address without a key); 0 turns rate
+        limiting off. Over the limit: 429 with ``Retry-After``.
+    rate_burst : int
+        Requests a client may send at once before the rate applies (0: twice the rate).
+    request_timeout : float
+        Seconds a request may take before it is answered 503; 0 turns the budget off.
     """
 
     model_config = SettingsConfigDict(env_prefix="TWIN_", env_file=".env", extra="ignore")
@@ -46,12 +59,32 @@ class Settings(BaseSettings):
     city: str = DEFAULT_CITY
     build_dir: Path = DEFAULT_BUILD_DIR
     bundle: Path | None = None
-    database_url: str | None = None
-    api_keys: dict[str, str] = Field(default_factory=dict)
+    database_url: str | None = Field(None, repr=False)  # may hold a password
+    api_keys: dict[str, str] = Field(default_factory=dict, repr=False)  # never shown in logs
     public_url: str = "http://127.0.0.1:8000"
     max_batch: int = 10_000
     max_body_bytes: int = 2_000_000
     cors_origins: list[str] = Field(default_factory=list)
+    rate_limit: float = Field(0.0, ge=0)
+    rate_burst: int = Field(0, ge=0)
+    request_timeout: float = Field(60.0, ge=0)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"CORS origin {origin!r} must be an explicit scheme://host[:port]"
+                                 " (no wildcard, no path)")
+        return origins
+
+    @field_validator("api_keys")
+    @classmethod
+    def _known_roles(cls, keys: dict[str, str]) -> dict[str, str]:
+        for role in keys.values():
+            if role not in ROLES:
+                raise ValueError(f"unknown API key role {role!r}; roles: {', '.join(ROLES)}")
+        return keys
 
     @property
     def bundle_dir(self) -> Path:

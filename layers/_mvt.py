@@ -15,12 +15,12 @@ coordinates by the caller (shapely, vectorized); this module writes the commands
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import shapely
-from mapbox_vector_tile.Mapbox import vector_tile_pb2 as pb
 
 __all__ = ["AttributeTable", "encode_layer", "tile_field"]
 
@@ -110,20 +110,21 @@ def _sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 # -- attributes -----------------------------------------------------------------------------
-def _value(v: object) -> bytes:
-    out = pb.tile.value()
+def _value_field(v: object) -> bytes:
+    """A ``values`` field of the layer message holding one attribute value.
+
+    Value message fields: string 1, double 3, uint 5, sint 6 (zigzag), bool 7.
+    """
     if isinstance(v, bool | np.bool_):
-        out.bool_value = bool(v)
+        message = bytes([0x38, int(bool(v))])
     elif isinstance(v, int | np.integer):
-        if int(v) < 0:
-            out.sint_value = int(v)
-        else:
-            out.uint_value = int(v)
+        n = int(v)
+        message = (b"\x28" + _varint(n)) if n >= 0 else (b"\x30" + _varint((-n << 1) - 1))
     elif isinstance(v, float | np.floating):
-        out.double_value = float(v)
+        message = b"\x19" + struct.pack("<d", float(v))
     else:
-        out.string_value = str(v)
-    return out.SerializeToString()
+        message = _length_delimited(0x0A, str(v).encode())
+    return _length_delimited(_LAYER_VALUES, message)
 
 
 @dataclass
@@ -149,8 +150,7 @@ class AttributeTable:
                 continue
             ids, uniques = pd.factorize(series[notna], sort=False)
             codes[notna, k] = ids + len(values)
-            values.extend(_length_delimited(_LAYER_VALUES, _value(u.item() if hasattr(u, "item") else u))
-                          for u in uniques)
+            values.extend(_value_field(u.item() if hasattr(u, "item") else u) for u in uniques)
         present = codes >= 0
         key_idx = np.broadcast_to(np.arange(len(keys)), codes.shape)
         tags = np.column_stack([key_idx[present], codes[present]]).ravel()

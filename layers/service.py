@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import threading
 from collections.abc import Sequence
@@ -10,6 +11,9 @@ from typing import Any
 
 import geopandas as gpd
 import morecantile
+import shapely
+import shapely.errors
+import shapely.geometry
 from sqlalchemy.engine import Engine
 
 from layers.errors import FeatureNotFound, InvalidQuery, LayerNotFound
@@ -17,12 +21,30 @@ from layers.postgis import PostgisEditLog, edited_layers, ensure_edits_table
 from layers.postgis_tiles import postgis_tile
 from layers.queries import Query, feature_json, run_query, to_feature_collection
 from layers.registry import LayerInfo, LayerRegistry
-from layers.tiles import TMS, ProjectedLayer, TileCache, check_tile, encode_tile
+from layers.tiles import BUFFER, EXTENT, TMS, ProjectedLayer, TileCache, check_tile, encode_tile
 from layers.versions import Change, ChangeLog, FileLog, LayerEditor, parse_time
 
 __all__ = ["LayerService", "Tile", "MAX_COMPOSITE"]
 
 MAX_COMPOSITE = 8
+
+
+def _change_bounds(change: Change) -> tuple[float, ...] | None:
+    """Lon/lat bounds of a change's geometry before and after; None if it cannot be read."""
+    try:
+        shapes = [shapely.geometry.shape(side["geometry"]) for side in (change.before, change.after)
+                  if side and side.get("geometry")]
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+        return None
+    if not shapes:
+        return (0.0, 0.0, -1.0, -1.0)  # no geometry: touches no tile
+    return tuple(shapely.total_bounds(shapes))
+
+
+def _overlaps(box: tuple[float, ...], bounds: tuple[float, ...] | None) -> bool:
+    if bounds is None:
+        return True
+    return not (bounds[2] < box[0] or bounds[0] > box[2] or bounds[3] < box[1] or bounds[1] > box[3])
 
 
 class Tile:
@@ -134,7 +156,6 @@ class LayerService:
 
     # -- edits ------------------------------------------------------------------------
     def _edited(self, name: str, change: Change) -> Change:
-        self.cache.invalidate(name)
         with self._lock:
             self._projected.pop(name, None)
         return change
@@ -205,7 +226,7 @@ class LayerService:
         versions = tuple(self.editor(n).version_as_of(when) if when else i.version
                          for n, i in zip(names, infos, strict=True))
         key = (tuple(names), versions, z, x, y)
-        cached = self.cache.get(key)
+        cached = self.cache.get(key) or self._reuse(key)
         if cached is not None:
             return cached
         edited = any(self.editor(n).changes for n in names)
@@ -230,7 +251,39 @@ class LayerService:
             versions = tuple(self.registry[n].info.version for n in names)
         except LayerNotFound:
             return None
-        return self.cache.get((tuple(names), versions, z, x, y))
+        key = (tuple(names), versions, z, x, y)
+        return self.cache.get(key) or self._reuse(key)
+
+    def _reuse(self, key: tuple) -> Tile | None:
+        """A tile cached before edits that did not touch it, stored under ``key``."""
+        names, versions, z, x, y = key
+        b = TMS.bounds(morecantile.Tile(x, y, z))
+        pad_x = (b.right - b.left) * 2 * BUFFER / EXTENT
+        pad_y = (b.top - b.bottom) * 2 * BUFFER / EXTENT
+        box = (b.left - pad_x, b.bottom - pad_y, b.right + pad_x, b.top + pad_y)
+
+        def unchanged(old_versions: tuple) -> bool:
+            for name, old, new in zip(names, old_versions, versions, strict=True):
+                if old > new:
+                    return False
+                if old < new and any(_overlaps(box, bounds)
+                                     for bounds in self._edit_bounds(name, old, new)):
+                    return False
+            return True
+
+        return self.cache.reuse(key, unchanged)
+
+    def _edit_bounds(self, name: str, old: int, new: int) -> list[tuple[float, ...] | None]:
+        """Lon/lat bounds touched by each edit of ``name`` after version ``old`` up to ``new``
+        (None where unknown, which overlaps every tile)."""
+        changes = self.editor(name).changes
+        first = bisect.bisect_right(changes, old, key=lambda c: c.layer_version)
+        out = []
+        for change in changes[first:]:
+            if change.layer_version > new:
+                break
+            out.append(_change_bounds(change))
+        return out
 
     def in_bounds(self, names: Sequence[str], z: int, x: int, y: int) -> bool:
         """Whether the tile touches any of the layers' bounds (buffered by one tile)."""

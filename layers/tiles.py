@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,16 +171,19 @@ def encode_tile(layers: Sequence[ProjectedLayer], z: int, x: int, y: int) -> byt
 class TileCache:
     """A bounded, thread-safe LRU of encoded tiles keyed by layer versions.
 
-    Keys include every layer's version, so an edit makes older entries unreachable; they
-    are also dropped at once by :meth:`invalidate`.
+    Keys are ``(layers, versions, z, x, y)``, so an edit makes older entries unreachable
+    by :meth:`get`. :meth:`reuse` carries an older entry over to the new versions when the
+    edits in between did not touch the tile (most tiles, for a small edit).
     """
 
     def __init__(self, max_items: int = 20_000) -> None:
         self.max_items = max_items
         self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._latest: dict[tuple, tuple] = {}  # (layers, z, x, y) -> versions last stored
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.reused = 0
 
     def get(self, key: tuple) -> Any:
         """A cached tile, or None."""
@@ -195,19 +198,37 @@ class TileCache:
 
     def put(self, key: tuple, tile: Any) -> None:
         """Store a tile, evicting the least recently used beyond ``max_items``."""
+        names, versions, *zxy = key
         with self._lock:
             self._items[key] = tile
             self._items.move_to_end(key)
+            self._latest[(names, *zxy)] = versions
             while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
+                (n, v, *p), _ = self._items.popitem(last=False)
+                if self._latest.get((n, *p)) == v:
+                    del self._latest[(n, *p)]
 
-    def invalidate(self, layer: str) -> int:
-        """Drop every tile that contains ``layer``; returns how many."""
+    def reuse(self, key: tuple, unchanged: Callable[[tuple], bool]) -> Any:
+        """The tile stored for older versions of ``key``'s layers, if still right, or None.
+
+        Parameters
+        ----------
+        key : tuple
+            ``(layers, versions, z, x, y)`` wanted.
+        unchanged : callable
+            ``unchanged(old_versions)`` is True when no edit between ``old_versions`` and
+            ``key``'s versions touches the tile; the tile is then stored under ``key``.
+        """
+        names, versions, *zxy = key
         with self._lock:
-            stale = [k for k in self._items if layer in k[0]]
-            for k in stale:
-                del self._items[k]
-            return len(stale)
+            old = self._latest.get((names, *zxy))
+            tile = self._items.get((names, old, *zxy)) if old not in (None, versions) else None
+        if tile is None or not unchanged(old):
+            return None
+        self.put(key, tile)
+        with self._lock:
+            self.reused += 1
+        return tile
 
     def __len__(self) -> int:
         return len(self._items)

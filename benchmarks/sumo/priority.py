@@ -5,7 +5,8 @@ For every signal the emergency vehicle approaches, the controller receives a req
 planned green lead plus the clearance time. Then:
 
 1. **Target phase.** The phase of the signal's own program that gives green to every
-   requested link (``getControlledLinks`` link indices; protected ``G`` preferred).
+   requested link (``getControlledLinks`` link indices; protected ``G`` preferred), or,
+   when no phase serves them all, a pre-emption state with green on those links only.
 2. **Hold or bring forward.** If the requested links are green now, the current state
    is held (green extension). Otherwise the links that lose green go through
    :data:`routing.signals.YELLOW_S` of yellow and :data:`routing.signals.ALL_RED_S`
@@ -79,14 +80,21 @@ class Program:
             start += d
         return len(self.durations) - 1, 0.0
 
-    def target(self, links: list[int]) -> str | None:
-        """State of the longest phase that gives green to all ``links`` (protected first)."""
+    def target(self, links: list[int]) -> str:
+        """State of the longest phase that gives green to all ``links`` (protected first).
+
+        When no phase serves them all (the route crosses one controller twice, e.g. through
+        the median of a dual carriageway), an exclusive pre-emption state: green for the
+        vehicle's links only, red for every other link.
+        """
         best, key = None, (-1, -1.0)
         for state, dur in zip(self.states, self.durations, strict=True):
             if all(is_green(state[i]) for i in links):
                 k = (sum(state[i] == "G" for i in links), dur)
                 if k > key:
                     best, key = state, k
+        if best is None:
+            best = "".join("G" if i in links else "r" for i in range(len(self.states[0])))
         return best
 
 
@@ -134,16 +142,9 @@ class PriorityController:
         key = tuple(sorted(links))
         if sig.mode == "priority" and sig.links == key:
             return
-        target = None
-        # the longest prefix of the vehicle's links (nearest first) one phase serves
-        for n in range(len(links), 0, -1):
-            target = sig.program.target(links[:n])
-            if target is not None:
-                break
-        if target is None:
-            return
+        target = sig.program.target(links)
         current = traci.trafficlight.getRedYellowGreenState(tls)
-        if all(is_green(current[i]) for i in links[:n]):
+        if all(is_green(current[i]) for i in links):
             action, steps = "extend", [(current, math.inf)]
         else:
             yellow, red = _transition(current, target)

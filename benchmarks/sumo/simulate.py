@@ -27,11 +27,11 @@ from pathlib import Path
 
 import sumolib
 import traci
-
 from priority import CLEARANCE_S, PriorityController, Program
+from scenario import SUMO_BIN, EmergencyRoute
+
 from routing.greenwave import queue_clearance_lead
 from routing.profiles import EMERGENCY_FACTOR, EMERGENCY_MAX_KPH
-from scenario import SUMO_BIN, EmergencyRoute
 
 __all__ = ["RED_STOP_M", "MATCH_M", "RunResult", "write_fire_type", "run_once"]
 
@@ -135,7 +135,7 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
         leads = _leads(route, net, upcoming, programs)
         controller = PriorityController(programs)
         stops = red_stops = 0
-        moving, edge = True, ""
+        moving, edge = False, ""  # departs from standstill: a stop counts once it has moved
         while traci.simulation.getTime() < end and VEHICLE in traci.vehicle.getIDList():
             now = traci.simulation.getTime()
             road = traci.vehicle.getRoadID(VEHICLE)

@@ -54,8 +54,7 @@ class Scenario:
 QUICK = Scenario(periods=(3.0,), seeds=(1,), routes=(("F1", "I1"), ("F3", "I3")),
                  warmup_s=300.0, horizon_s=500.0)
 FULL = Scenario(periods=(6.0, 3.0, 2.0), seeds=(1, 2),
-                routes=(("F1", "I1"), ("F1", "I3"), ("F3", "I1"), ("F3", "I3"), ("F2", "I2"),
-                        ("F1", "I4")),
+                routes=(("F1", "I1"), ("F1", "I3"), ("F3", "I1"), ("F3", "I3"), ("F2", "I2")),
                 warmup_s=600.0, horizon_s=700.0)
 
 

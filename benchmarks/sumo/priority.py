@@ -5,8 +5,11 @@ For every signal the emergency vehicle approaches, the controller receives a req
 planned green lead plus the clearance time. Then:
 
 1. **Target phase.** The phase of the signal's own program that gives green to every
-   requested link (``getControlledLinks`` link indices; protected ``G`` preferred), or,
-   when no phase serves them all, a pre-emption state with green on those links only.
+   link leaving the vehicle's lanes (``getControlledLinks``: the vehicle's links and
+   those of the queue ahead of it; protected ``G`` preferred), or, when no phase serves
+   them all, a pre-emption state with green on those links only. Vehicles queued ahead
+   of the emergency vehicle that wait at the same signal (e.g. a car making a U-turn
+   through the median) have their links added to the request.
 2. **Hold or bring forward.** If the requested links are green now, the current state
    is held (green extension). Otherwise the links that lose green go through
    :data:`routing.signals.YELLOW_S` of yellow and :data:`routing.signals.ALL_RED_S`
@@ -15,7 +18,9 @@ planned green lead plus the clearance time. Then:
 3. **Recovery.** When the vehicle has passed the signal, the controller goes back to the
    normal program at the phase the unperturbed schedule shows at that time (through
    yellow and all-red if that phase differs), with the remaining time of that phase, so
-   that the fixed-time schedule and its coordination are kept.
+   that the fixed-time schedule and its coordination are kept. A hold longer than
+   :data:`MAX_HOLD_S` is given up (the signal recovers and serves no more requests),
+   so that a blocked vehicle can never freeze a junction.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ import traci
 
 from routing.signals import ALL_RED_S, YELLOW_S
 
-__all__ = ["CLEARANCE_S", "Program", "PriorityController", "is_green"]
+__all__ = ["CLEARANCE_S", "MAX_HOLD_S", "Program", "PriorityController", "is_green"]
 
 #: Seconds from a priority request to the target green (yellow + all-red).
 CLEARANCE_S = YELLOW_S + ALL_RED_S
+#: Longest priority hold of one signal; then it recovers and takes no further request.
+MAX_HOLD_S = 90.0
 #: Shortest remaining green given to the resumed phase at recovery.
 MIN_RESUME_S = 5.0
 _GREEN = "Gg"
@@ -51,6 +58,8 @@ class Program:
     durations: list[float]
     anchor_time: float
     anchor_pos: float
+    #: incoming lane of each link index
+    lanes: list[str]
 
     @property
     def cycle(self) -> float:
@@ -68,7 +77,8 @@ class Program:
         phase = traci.trafficlight.getPhase(tls)
         remaining = traci.trafficlight.getNextSwitch(tls) - now
         pos = sum(durations[:phase]) + durations[phase] - remaining
-        return cls(program_id, states, durations, now, pos)
+        lanes = [group[0][0] if group else "" for group in traci.trafficlight.getControlledLinks(tls)]
+        return cls(program_id, states, durations, now, pos, lanes)
 
     def phase_at(self, t: float) -> tuple[int, float]:
         """Phase index of the unperturbed schedule at ``t`` and the seconds it has left."""
@@ -80,21 +90,34 @@ class Program:
             start += d
         return len(self.durations) - 1, 0.0
 
-    def target(self, links: list[int]) -> str:
-        """State of the longest phase that gives green to all ``links`` (protected first).
+    def approach(self, links: list[int]) -> list[int]:
+        """The links leaving the same lanes as ``links``: the queue ahead of the vehicle."""
+        lanes = {self.lanes[i] for i in links}
+        return [j for j, lane in enumerate(self.lanes) if lane in lanes]
 
-        When no phase serves them all (the route crosses one controller twice, e.g. through
-        the median of a dual carriageway), an exclusive pre-emption state: green for the
-        vehicle's links only, red for every other link.
-        """
+    def _phase_serving(self, links: list[int]) -> str | None:
         best, key = None, (-1, -1.0)
         for state, dur in zip(self.states, self.durations, strict=True):
             if all(is_green(state[i]) for i in links):
                 k = (sum(state[i] == "G" for i in links), dur)
                 if k > key:
                     best, key = state, k
+        return best
+
+    def target(self, links: list[int]) -> str:
+        """The state that gives the vehicle's ``links`` and the queue ahead of it green.
+
+        The longest phase of the program that serves every link leaving the vehicle's
+        lanes (protected first), else one that serves the vehicle's own links. When no
+        phase serves them all (the route crosses one controller twice, e.g. through the
+        median of a dual carriageway), a pre-emption state: green for the vehicle's
+        links, permissive green for the other links of its lanes, red elsewhere.
+        """
+        queue = self.approach(links)
+        best = self._phase_serving(queue) or self._phase_serving(links)
         if best is None:
-            best = "".join("G" if i in links else "r" for i in range(len(self.states[0])))
+            best = "".join("G" if i in links else "g" if i in queue else "r"
+                           for i in range(len(self.lanes)))
         return best
 
 
@@ -116,6 +139,8 @@ class _Signal:
     step_end: float = 0.0
     resume: tuple[int, float] | None = None
     mode: str = "idle"  # idle | priority | recovery
+    since: float = 0.0
+    expired: bool = False
 
 
 class PriorityController:
@@ -139,9 +164,11 @@ class PriorityController:
     def request(self, tls: str, links: list[int], now: float) -> None:
         """Give green to ``links`` of ``tls`` as soon as a safe transition allows."""
         sig = self._signals[tls]
-        key = tuple(sorted(links))
-        if sig.mode == "priority" and sig.links == key:
+        key = tuple(sorted(set(links)))
+        if sig.expired or (sig.mode == "priority" and sig.links == key):
             return
+        if sig.mode != "priority":
+            sig.since = now
         target = sig.program.target(links)
         current = traci.trafficlight.getRedYellowGreenState(tls)
         if all(is_green(current[i]) for i in links):
@@ -173,6 +200,10 @@ class PriorityController:
     def step(self, now: float) -> None:
         """Advance the transitions whose time has come (call once per simulation step)."""
         for tls, sig in self._signals.items():
+            if sig.mode == "priority" and now - sig.since > MAX_HOLD_S:
+                sig.expired = True
+                self.actions.append({"tls": tls, "time": now, "action": "expired"})
+                self.release(tls, now)
             if sig.mode != "idle" and now >= sig.step_end:
                 sig.steps.pop(0)
                 self._apply(tls, sig, now)

@@ -93,6 +93,20 @@ def _leads(route: EmergencyRoute, net: sumolib.net.Net, upcoming: list, programs
     return leads
 
 
+def _queued_links(tls: str, depth: int = 10, gap_m: float = 150.0) -> list[int]:
+    """Links of ``tls`` the vehicles queued ahead of the emergency vehicle wait for."""
+    out, vehicle = [], VEHICLE
+    for _ in range(depth):
+        leader = traci.vehicle.getLeader(vehicle, gap_m)
+        if not leader or not leader[0]:
+            break
+        vehicle = leader[0]
+        upcoming = traci.vehicle.getNextTLS(vehicle)
+        if upcoming and upcoming[0][0] == tls:
+            out.append(upcoming[0][1])
+    return out
+
+
 def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRoute, *,
              priority: bool, dispatch_s: float, horizon_s: float, seed: int) -> RunResult:
     """Simulate the background traffic, dispatch the fire engine at ``dispatch_s``.
@@ -157,7 +171,7 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
                     if dist / plan_speed <= abs(leads[tls]) + CLEARANCE_S or tls in wanted:
                         wanted.setdefault(tls, []).append(link)
                 for tls, links in wanted.items():
-                    controller.request(tls, links, now)
+                    controller.request(tls, links + _queued_links(tls), now)
                 for tls in controller.active - {t for t, *_ in upcoming}:
                     controller.release(tls, now)
                 controller.step(now)

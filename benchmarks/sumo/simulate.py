@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sumolib
@@ -55,6 +55,8 @@ class RunResult:
     teleports: int
     matched_signals: int
     sumo_signals: int
+    #: at each matched signal: the vehicle's passage in SUMO minus the planner's arrival (s)
+    arrival_error_s: list[float] = field(default_factory=list)
 
 
 def write_fire_type(workdir: Path) -> Path:
@@ -73,24 +75,30 @@ def _road_class(edge_type: str) -> str:
     return edge_type.split("|")[0].removeprefix("highway.").removesuffix("_link")
 
 
-def _leads(route: EmergencyRoute, net: sumolib.net.Net, upcoming: list, programs: dict) -> dict:
-    """Lead per SUMO signal: the matched planner signal's, else from the SUMO red time."""
-    planned = [(*net.convertLonLat2XY(s["lon"], s["lat"]), s["lead_s"]) for s in route.signals]
-    leads: dict[str, float] = {}
+def _match(route: EmergencyRoute, net: sumolib.net.Net, upcoming: list,
+           programs: dict) -> dict[str, tuple[float, dict | None]]:
+    """Per SUMO signal on the route: its lead and the planner's signal it is (or None).
+
+    A SUMO signal with no planner signal within :data:`MATCH_M` (a signal SUMO guessed
+    that the twin does not have) gets the planner's lead formula on its SUMO red time.
+    """
+    planned = [(*net.convertLonLat2XY(s["lon"], s["lat"]), s) for s in route.signals]
+    out: dict[str, tuple[float, dict | None]] = {}
     for tls, link, _, _ in upcoming:
-        if tls in leads:
+        if tls in out:
             continue
         lane = traci.trafficlight.getControlledLinks(tls)[link][0][0]
         x, y = traci.lane.getShape(lane)[-1]
-        near = [(math.hypot(px - x, py - y), lead) for px, py, lead in planned]
-        dist, lead = min(near) if near else (math.inf, 0.0)
-        if dist <= MATCH_M:
-            leads[tls] = lead
+        near = min(((math.hypot(px - x, py - y), i) for i, (px, py, _) in enumerate(planned)),
+                   default=(math.inf, -1))
+        if near[0] <= MATCH_M:
+            sig = planned[near[1]][2]
+            out[tls] = (sig["lead_s"], sig)
         else:
             prog = programs[tls]
             green = sum(d for s, d in zip(prog.states, prog.durations, strict=True) if s[link] in "Gg")
-            leads[tls] = -queue_clearance_lead(prog.cycle - green)  # negative: unmatched
-    return leads
+            out[tls] = (queue_clearance_lead(prog.cycle - green), None)
+    return out
 
 
 def _queued_links(tls: str, depth: int = 10, gap_m: float = 150.0) -> list[int]:
@@ -146,7 +154,10 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
             traci.simulationStep()
         upcoming = traci.vehicle.getNextTLS(VEHICLE)
         programs = {tls: Program.capture(tls, traci.simulation.getTime()) for tls, *_ in upcoming}
-        leads = _leads(route, net, upcoming, programs)
+        matched = _match(route, net, upcoming, programs)
+        depart = traci.vehicle.getDeparture(VEHICLE)
+        pending = {tls for tls, *_ in upcoming}
+        errors: list[float] = []
         controller = PriorityController(programs)
         stops = red_stops = 0
         moving, edge = False, ""  # departs from standstill: a stop counts once it has moved
@@ -159,6 +170,10 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
                 traci.vehicle.setSpeedFactor(VEHICLE, factor)
             speed = traci.vehicle.getSpeed(VEHICLE)
             upcoming = traci.vehicle.getNextTLS(VEHICLE)
+            for tls in pending - {t for t, *_ in upcoming}:
+                pending.discard(tls)
+                if matched[tls][1] is not None:
+                    errors.append(now - depart - matched[tls][1]["arrival_s"])
             if moving and speed < _STOPPED:
                 stops += 1
                 if upcoming and upcoming[0][2] <= RED_STOP_M and upcoming[0][3] in "rRyYu":
@@ -168,7 +183,7 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
                 plan_speed = max(traci.vehicle.getAllowedSpeed(VEHICLE), 1.0)
                 wanted: dict[str, list[int]] = {}
                 for tls, link, dist, _ in upcoming:
-                    if dist / plan_speed <= abs(leads[tls]) + CLEARANCE_S or tls in wanted:
+                    if dist / plan_speed <= matched[tls][0] + CLEARANCE_S or tls in wanted:
                         wanted.setdefault(tls, []).append(link)
                 for tls, links in wanted.items():
                     controller.request(tls, links + _queued_links(tls), now)
@@ -188,4 +203,4 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
     losses = [float(t.get("timeLoss")) for t in trips.values() if float(t.get("depart")) >= dispatch_s - 300]
     return RunResult(travel, stops, red_stops,
                      sum(losses) / len(losses) if losses else 0.0, len(losses), teleports,
-                     sum(1 for v in leads.values() if v >= 0), len(leads))
+                     sum(1 for _, sig in matched.values() if sig is not None), len(matched), errors)

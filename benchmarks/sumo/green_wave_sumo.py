@@ -20,6 +20,7 @@ traffic), with and without the plan.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import math
 import statistics
@@ -49,6 +50,8 @@ class Scenario:
     routes: tuple[tuple[str, str], ...]
     warmup_s: float
     horizon_s: float
+    #: ``live`` (windows re-planned from the vehicle's position) or ``plan`` (open loop)
+    timing: str = "live"
 
 
 QUICK = Scenario(periods=(3.0,), seeds=(1,), routes=(("F1", "I1"), ("F3", "I3")),
@@ -73,7 +76,8 @@ def compare(net: Path, background: Path, workdir: Path, route: EmergencyRoute, *
             seed: int, scenario: Scenario) -> Comparison:
     """Run ``route`` without and with the green-wave plan on the same traffic."""
     runs = [run_once(net, background, workdir, route, priority=p, dispatch_s=scenario.warmup_s,
-                     horizon_s=scenario.horizon_s, seed=seed) for p in (False, True)]
+                     horizon_s=scenario.horizon_s, seed=seed, timing=scenario.timing)
+            for p in (False, True)]
     return Comparison(period, seed, route, *runs)
 
 
@@ -159,11 +163,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one demand level, two routes, short")
     parser.add_argument("--periods", help="comma-separated seconds between background departures")
+    parser.add_argument("--timing", choices=("live", "plan"), default="live",
+                        help="priority windows from the live position (default) or as planned")
     args = parser.parse_args()
     scenario = QUICK if args.quick else FULL
-    if args.periods:
-        scenario = Scenario(tuple(float(p) for p in args.periods.split(",")), scenario.seeds,
-                            scenario.routes, scenario.warmup_s, scenario.horizon_s)
+    periods = tuple(float(p) for p in args.periods.split(",")) if args.periods else scenario.periods
+    scenario = dataclasses.replace(scenario, periods=periods, timing=args.timing)
     from twin import City
 
     city = City.load()

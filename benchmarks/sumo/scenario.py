@@ -98,6 +98,9 @@ class EmergencyRoute:
     edges: list[str]
     sumo_length_m: float
     plan: dict = field(repr=False)
+    #: where the planned route starts on the first edge and ends on the last (m)
+    depart_pos: float = 0.0
+    arrival_pos: float = -1.0
 
     @property
     def signals(self) -> list[dict]:
@@ -209,6 +212,14 @@ def _without_loops(edges: list[str]) -> list[str]:
         seen[edge] = len(out)
         out.append(edge)
     return out
+
+
+def _offset(net: sumolib.net.Net, edge: sumolib.net.edge.Edge, lonlat: list[float]) -> float:
+    """Position (m from the edge's start) of the point of ``edge`` nearest ``lonlat``."""
+    point = net.convertLonLat2XY(*lonlat)
+    shape = edge.getLanes()[0].getShape()
+    pos = sumolib.geomhelper.polygonOffsetWithMinimumDistanceToPoint(point, shape, perpendicular=False)
+    return float(min(max(pos, 0.0), edge.getLength() - 0.1))
 
 
 def route_overlap(net: sumolib.net.Net, edges: list[str],

@@ -12,6 +12,8 @@ With the plan, every signal on the route gets a priority request once the vehicl
 at its stop line (remaining distance at the profile speed, re-evaluated every step as a
 live position update) is within the planner's lead for that signal plus the clearance
 time (:mod:`priority`): the green starts ``lead`` seconds before the vehicle arrives.
+With ``timing="plan"`` the planner's windows are applied open loop, as planned at the
+departure (the test of the planned arrival times themselves).
 
 Measures (:class:`RunResult`): travel time, stops (speed falls below 0.1 m/s), stops at a
 red (stopped while the next signal, within :data:`RED_STOP_M`, shows red or yellow for
@@ -116,7 +118,8 @@ def _queued_links(tls: str, depth: int = 10, gap_m: float = 150.0) -> list[int]:
 
 
 def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRoute, *,
-             priority: bool, dispatch_s: float, horizon_s: float, seed: int) -> RunResult:
+             priority: bool, dispatch_s: float, horizon_s: float, seed: int,
+             timing: str = "live") -> RunResult:
     """Simulate the background traffic, dispatch the fire engine at ``dispatch_s``.
 
     Parameters
@@ -129,6 +132,12 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
         The planned route on SUMO edges.
     priority : bool
         Apply the green-wave plan through TraCI.
+    timing : {"live", "plan"}
+        ``live``: a signal's green is requested when the vehicle's ETA from its current
+        position is within the lead (re-planned every step, as from position updates)
+        and held until the vehicle passes. ``plan``: the planner's windows as planned at
+        departure, open loop: green from ``green_start_s`` to ``green_end_s`` after the
+        departure (or until the vehicle passes).
     dispatch_s, horizon_s : float
         Dispatch time; the run ends ``horizon_s`` after it.
     seed : int
@@ -148,8 +157,9 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
             traci.simulationStep()
             teleports += traci.simulation.getStartingTeleportNumber()
         traci.route.add("fire_route", route.edges)
-        traci.vehicle.add(VEHICLE, "fire_route", typeID="fire", depart="now",
-                          departLane="best", departSpeed="0")
+        traci.vehicle.add(VEHICLE, "fire_route", typeID="fire", depart="now", departLane="best",
+                          departPos=f"{route.depart_pos:.1f}", departSpeed="0",
+                          arrivalPos=f"{route.arrival_pos:.1f}")
         while VEHICLE not in traci.vehicle.getIDList():
             traci.simulationStep()
         upcoming = traci.vehicle.getNextTLS(VEHICLE)
@@ -159,6 +169,7 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
         pending = {tls for tls, *_ in upcoming}
         errors: list[float] = []
         controller = PriorityController(programs)
+        closed: set[str] = set()
         stops = red_stops = 0
         moving, edge = False, ""  # departs from standstill: a stop counts once it has moved
         while traci.simulation.getTime() < end and VEHICLE in traci.vehicle.getIDList():
@@ -183,12 +194,24 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
                 plan_speed = max(traci.vehicle.getAllowedSpeed(VEHICLE), 1.0)
                 wanted: dict[str, list[int]] = {}
                 for tls, link, dist, _ in upcoming:
-                    if dist / plan_speed <= matched[tls][0] + CLEARANCE_S or tls in wanted:
+                    lead, sig = matched[tls]
+                    if tls in closed:
+                        continue
+                    if timing == "plan" and sig is not None:
+                        due = now - depart >= sig["green_start_s"] - CLEARANCE_S
+                    else:
+                        due = dist / plan_speed <= lead + CLEARANCE_S
+                    if due or tls in wanted:
                         wanted.setdefault(tls, []).append(link)
                 for tls, links in wanted.items():
                     controller.request(tls, links + _queued_links(tls), now)
-                for tls in controller.active - {t for t, *_ in upcoming}:
-                    controller.release(tls, now)
+                for tls in controller.active:
+                    sig = matched[tls][1]
+                    passed = tls not in {t for t, *_ in upcoming}
+                    if passed or (timing == "plan" and sig is not None
+                                  and now - depart >= sig["green_end_s"]):
+                        closed.add(tls)
+                        controller.release(tls, now)
                 controller.step(now)
             traci.simulationStep()
             teleports += traci.simulation.getStartingTeleportNumber()

@@ -136,8 +136,9 @@ def summary(results: list[Comparison], horizon_s: float) -> str:
     lines = ["| demand (veh/h) | runs | mean travel time, normal plans (s) | with green wave (s) | "
              "reduction | stops normal / green wave | red stops normal / green wave | "
              "unfinished normal / green wave | others' mean time loss normal → green wave (s) | "
-             "cost to others | green wave: SUMO travel time vs planner ETA |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "cost to others | green wave: SUMO travel time vs planner ETA | "
+             "priority actions: early green / extension / hold given up |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for period in dict.fromkeys(c.period for c in results):
         rows = [c for c in results if c.period == period]
 
@@ -155,7 +156,9 @@ def summary(results: list[Comparison], horizon_s: float) -> str:
             f"{sum(c.base.red_stops for c in rows)} / {sum(c.wave.red_stops for c in rows)} | "
             f"{sum(not math.isfinite(c.base.travel_s) for c in rows)} / "
             f"{sum(not math.isfinite(c.wave.travel_s) for c in rows)} | {lb:.1f} → {lw:.1f} | "
-            f"{(lw - lb) / lb:+.1%} | {eta:+.0%} |")
+            f"{(lw - lb) / lb:+.1%} | {eta:+.0%} | "
+            + " / ".join(str(sum(c.wave.actions.get(a, 0) for c in rows))
+                         for a in ("early", "extend", "expired")) + " |")
     return "\n".join(lines)
 
 

@@ -137,7 +137,6 @@ class _Signal:
     #: queued (state, seconds) steps; the last one with inf duration is held
     steps: list[tuple[str, float]] = field(default_factory=list)
     step_end: float = 0.0
-    resume: tuple[int, float] | None = None
     mode: str = "idle"  # idle | priority | recovery
     since: float = 0.0
     expired: bool = False
@@ -186,15 +185,13 @@ class PriorityController:
         if sig.mode != "priority":
             return
         current = traci.trafficlight.getRedYellowGreenState(tls)
-        index, left = sig.program.phase_at(now + CLEARANCE_S)
-        resume = sig.program.states[index]
+        resume = sig.program.states[sig.program.phase_at(now + CLEARANCE_S)[0]]
         if all(is_green(r) or not is_green(c) for c, r in zip(current, resume, strict=True)):
             sig.steps = []
         else:
             yellow, red = _transition(current, resume)
             sig.steps = [(yellow, YELLOW_S), (red, ALL_RED_S)]
         sig.mode, sig.links = "recovery", ()
-        sig.resume = (index, left)
         self._apply(tls, sig, now)
 
     def step(self, now: float) -> None:
@@ -219,4 +216,4 @@ class PriorityController:
             traci.trafficlight.setProgram(tls, sig.program.program_id)
             traci.trafficlight.setPhase(tls, index)
             traci.trafficlight.setPhaseDuration(tls, max(left, MIN_RESUME_S))
-            sig.mode, sig.resume = "idle", None
+            sig.mode = "idle"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class RunResult:
     sumo_signals: int
     #: at each matched signal: the vehicle's passage in SUMO minus the planner's arrival (s)
     arrival_error_s: list[float] = field(default_factory=list)
+    #: priority actions taken: early green, green extension, holds given up
+    actions: dict[str, int] = field(default_factory=dict)
 
 
 def write_fire_type(workdir: Path) -> Path:
@@ -226,4 +229,5 @@ def run_once(net_file: Path, background: Path, workdir: Path, route: EmergencyRo
     losses = [float(t.get("timeLoss")) for t in trips.values() if float(t.get("depart")) >= dispatch_s - 300]
     return RunResult(travel, stops, red_stops,
                      sum(losses) / len(losses) if losses else 0.0, len(losses), teleports,
-                     sum(1 for _, sig in matched.values() if sig is not None), len(matched), errors)
+                     sum(1 for _, sig in matched.values() if sig is not None), len(matched), errors,
+                     dict(Counter(a["action"] for a in controller.actions)))

@@ -54,7 +54,7 @@ class Scenario:
     timing: str = "live"
 
 
-QUICK = Scenario(periods=(3.0,), seeds=(1,), routes=(("F1", "I1"), ("F3", "I3")),
+QUICK = Scenario(periods=(2.0,), seeds=(1,), routes=(("F1", "I1"), ("F3", "I3")),
                  warmup_s=300.0, horizon_s=500.0)
 FULL = Scenario(periods=(6.0, 3.0, 2.0), seeds=(1, 2),
                 routes=(("F1", "I1"), ("F1", "I3"), ("F3", "I1"), ("F3", "I3"), ("F2", "I2")),
@@ -164,7 +164,7 @@ def summary(results: list[Comparison], horizon_s: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one demand level, two routes, short")
+    parser.add_argument("--quick", action="store_true", help="peak demand only, two routes, short")
     parser.add_argument("--periods", help="comma-separated seconds between background departures")
     parser.add_argument("--timing", choices=("live", "plan"), default="live",
                         help="priority windows from the live position (default) or as planned")

@@ -29,6 +29,7 @@ Routes
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -37,20 +38,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import shapely
-import sumo
+import sumolib
 
-os.environ.setdefault("SUMO_HOME", sumo.SUMO_HOME)
-sys.path.append(os.path.join(sumo.SUMO_HOME, "tools"))
-
-import sumolib  # noqa: E402
-
-from routing.signals import ALL_RED_S, YELLOW_S  # noqa: E402
-from twin.roads import DEFAULT_LANES, DEFAULT_SPEEDS_KPH, JUNCTION_TOLERANCE_M  # noqa: E402
+from routing.signals import ALL_RED_S, YELLOW_S
+from twin.roads import DEFAULT_LANES, DEFAULT_SPEEDS_KPH, JUNCTION_TOLERANCE_M
 
 __all__ = [
     "REPO",
     "OSM",
+    "SUMO_HOME",
     "SUMO_BIN",
+    "SUMO_ENV",
     "NETCONVERT_OPTIONS",
     "MIN_OVERLAP",
     "SAME_STREET_M",
@@ -66,7 +64,21 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 OSM = REPO / "data" / "sources" / "shanghai_core.osm"
-SUMO_BIN = Path(sumo.SUMO_HOME) / "bin"
+def _sumo_home() -> Path:
+    """Where the ``eclipse-sumo`` wheel is, found without importing it: ``import sumo``
+    points ``PROJ_DATA`` / ``PROJ_LIB`` of the whole process at SUMO's own PROJ database,
+    which breaks pyproj and rasterio afterwards."""
+    spec = importlib.util.find_spec("sumo")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the SUMO validation needs the eclipse-sumo package ([sumo] extra)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+SUMO_HOME = _sumo_home()
+SUMO_BIN = SUMO_HOME / "bin"
+#: Environment of SUMO's own programs (their PROJ database), not of this process.
+SUMO_ENV = {**os.environ, "SUMO_HOME": str(SUMO_HOME),
+            "PROJ_DATA": str(SUMO_HOME / "data" / "proj"), "PROJ_LIB": str(SUMO_HOME / "data" / "proj")}
 NETCONVERT_OPTIONS = [
     "--geometry.remove", "--ramps.guess",
     "--junctions.join", "--junctions.join-dist", str(2 * JUNCTION_TOLERANCE_M),
@@ -109,14 +121,14 @@ class EmergencyRoute:
 
 
 def _run(cmd: list[str], workdir: Path) -> None:
-    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=SUMO_ENV)
     if done.returncode != 0:
         raise RuntimeError(f"{Path(cmd[0]).name} failed: {done.stderr.strip()[-2000:]}")
 
 
 def write_type_map(workdir: Path) -> Path:
     """SUMO's OSM type map with the twin's default speed and lanes per road class."""
-    tree = ET.parse(Path(sumo.SUMO_HOME) / "data" / "typemap" / "osmNetconvert.typ.xml")
+    tree = ET.parse(SUMO_HOME / "data" / "typemap" / "osmNetconvert.typ.xml")
     for typ in tree.getroot().iter("type"):
         kind, _, road_class = typ.get("id", "").partition(".")
         if kind != "highway":
@@ -145,7 +157,7 @@ def background_routes(net: Path, workdir: Path, *, period: float, end: float, se
     """
     stem = f"bg-p{period:g}-s{seed}"
     trips, routes = workdir / f"{stem}.trips.xml", workdir / f"{stem}.rou.xml"
-    _run([sys.executable, os.path.join(sumo.SUMO_HOME, "tools", "randomTrips.py"),
+    _run([sys.executable, str(SUMO_HOME / "tools" / "randomTrips.py"),
           "-n", str(net), "-o", str(trips), "-r", str(routes), "-e", str(end),
           "-p", str(period), "--fringe-factor", "5", "--seed", str(seed),
           "--min-distance", "300", "--vehicle-class", "passenger", "--prefix", "bg",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SUMO_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "sumo"
+PROJ_ENV = {k: os.environ.get(k) for k in ("PROJ_DATA", "PROJ_LIB")}
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +60,14 @@ def test_green_wave_is_faster_without_red_stops(comparison) -> None:
     assert wave.actions.get("early", 0) + wave.actions.get("extend", 0) >= 3
     # the same background traffic ran in both
     assert base.others == wave.others > 0
+
+
+def test_benchmark_leaves_the_proj_database_alone(bench) -> None:
+    # ``import sumo`` would point PROJ at SUMO's database and break pyproj / rasterio
+    assert {k: os.environ.get(k) for k in PROJ_ENV} == PROJ_ENV
+    import pyproj
+
+    assert pyproj.CRS.from_epsg(4547).name
 
 
 def test_bad_route_is_rejected(bench, tmp_path) -> None:

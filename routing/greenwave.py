@@ -17,6 +17,16 @@ green and the approach turns green at the window start). After the window the co
 recovers to the normal plan within :data:`RECOVERY_CYCLES` cycles (the shifted time is
 taken back from the served phase over that span).
 
+The windows are planned from the departure (or the last position update). Validated in
+SUMO (``benchmarks/sumo``), the leads clear the queues when each window is re-planned
+from the vehicle's live position and green is held until the vehicle has passed (no stop
+at a red in 30 runs up to the peak demand). Applied open loop, as planned at departure,
+they do not: the simulated vehicle passed the first signal 12 s earlier to 23 s later
+than planned (start from standstill, where the route joins the street), more than
+:data:`HOLD_S`, and then waited at reds. A controller should therefore re-plan on every
+position update (:meth:`routing.service.RoutingService.update_position`) and treat
+``green_end_s`` as the earliest end of the hold, not a fixed one.
+
 Without the plan, the vehicle waits at each red as the fixed-time plans dictate (the
 ETA without priority). Two vehicles needing one intersection in overlapping windows on
 different phases are resolved by :func:`resolve_conflicts`: the earlier-dispatched run

@@ -1,182 +1,185 @@
 """Validate the green wave (一路绿灯) in SUMO on the embedded city.
 
-The SUMO network is built from the same OSM file with its signals (netconvert, static
-fixed-time programs); background traffic comes from SUMO's randomTrips at several demand
-levels. A fire engine drives from its station to an incident, once under the normal plans
-and once with signal priority applied through TraCI: when the vehicle's arrival at its next
-signal is within the planner's queue-clearance lead (``routing.greenwave``), the approach
-turns green and the others red; after it passes, the signal returns to its program.
+The SUMO network is built with netconvert from the same OSM file as the twin, with its
+signals (:mod:`scenario`); background cars come from SUMO's randomTrips at several demand
+levels. A fire engine (SUMO ``vClass="emergency"``, the twin's fire speed profile) drives
+the route the twin's planner returns from a fire station to an incident, once under the
+normal fixed-time programs and once with the green-wave plan applied through TraCI
+(:mod:`priority`: early green / green extension per signal with the planner's lead,
+yellow and all-red transitions, recovery to the normal schedule). Both runs use the same
+background trips and the same SUMO seed.
 
-Reported per demand level: the fire engine's travel time and stops (and stops at a red
-light), and the mean time loss of the other vehicles, with and without priority.
+Reported per run and per demand level: the fire engine's travel time, stops and stops at
+a red light, and the other vehicles' mean time loss (the cost of the priority to other
+traffic), with and without the plan.
 
     .venv/bin/python benchmarks/sumo/green_wave_sumo.py            # full run
-    .venv/bin/python benchmarks/sumo/green_wave_sumo.py --quick    # one short run
+    .venv/bin/python benchmarks/sumo/green_wave_sumo.py --quick    # short run
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
+import dataclasses
+import datetime as dt
+import math
+import statistics
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-import sumo
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("SUMO_HOME", sumo.SUMO_HOME)
-sys.path.append(os.path.join(sumo.SUMO_HOME, "tools"))
+from scenario import EmergencyRoute, background_routes, build_network, plan_routes  # noqa: E402
+from simulate import RunResult, run_once  # noqa: E402
 
-import sumolib  # noqa: E402
-import traci  # noqa: E402
+__all__ = ["Scenario", "QUICK", "FULL", "Comparison", "compare", "run_scenario"]
 
-from routing.greenwave import HOLD_S, queue_clearance_lead  # noqa: E402
+#: Morning peak: the planner's clock for the plans (and the peak speed profile of cars).
+DEPART_AT = dt.datetime(2026, 11, 23, 8, 0)
 
-BIN = Path(sys.executable).parent
-OSM = REPO / "data" / "sources" / "shanghai_core.osm"
-ORIGIN = (121.4738, 31.2356)       # near the first (synthetic) fire station
-DESTINATION = (121.4840, 31.2380)  # the incident used in the tests and notebooks
-WARMUP_S = 600
+
+@dataclass(frozen=True)
+class Scenario:
+    """Demand levels, seeds and routes of one validation run."""
+
+    periods: tuple[float, ...]
+    seeds: tuple[int, ...]
+    routes: tuple[tuple[str, str], ...]
+    warmup_s: float
+    horizon_s: float
+    #: ``live`` (windows re-planned from the vehicle's position) or ``plan`` (open loop)
+    timing: str = "live"
+
+
+QUICK = Scenario(periods=(2.0,), seeds=(1,), routes=(("F1", "I1"), ("F3", "I3")),
+                 warmup_s=300.0, horizon_s=500.0)
+FULL = Scenario(periods=(6.0, 3.0, 2.0), seeds=(1, 2),
+                routes=(("F1", "I1"), ("F1", "I3"), ("F3", "I1"), ("F3", "I3"), ("F2", "I2")),
+                warmup_s=600.0, horizon_s=900.0)
 
 
 @dataclass
-class RunResult:
-    """One simulation of the emergency run."""
+class Comparison:
+    """One route at one demand level and seed, without and with the plan."""
 
-    travel_s: float
-    stops: int
-    red_stops: int
-    others_time_loss_s: float
-    vehicles: int
-
-
-def build_network(workdir: Path) -> Path:
-    """netconvert the OSM file with its signals."""
-    net = workdir / "net.net.xml"
-    subprocess.run([str(BIN / "netconvert"), "--osm-files", str(OSM), "-o", str(net),
-                    "--geometry.remove", "--ramps.guess", "--junctions.join",
-                    "--tls.guess-signals", "--tls.discard-simple", "--tls.join",
-                    "--tls.default-type", "static", "--keep-edges.by-vclass", "passenger",
-                    "--remove-edges.isolated", "--no-warnings"], check=True, capture_output=True)
-    return net
+    period: float
+    seed: int
+    route: EmergencyRoute
+    base: RunResult
+    wave: RunResult
 
 
-def background(net: Path, workdir: Path, period: float, end: int, seed: int) -> Path:
-    """Random background trips (one every ``period`` seconds)."""
-    trips = workdir / f"bg-{period}.trips.xml"
-    subprocess.run([sys.executable, os.path.join(sumo.SUMO_HOME, "tools", "randomTrips.py"),
-                    "-n", str(net), "-o", str(trips), "-e", str(end), "-p", str(period),
-                    "--fringe-factor", "5", "--seed", str(seed), "--validate",
-                    "--min-distance", "300"], check=True, capture_output=True)
-    return trips
+def compare(net: Path, background: Path, workdir: Path, route: EmergencyRoute, *, period: float,
+            seed: int, scenario: Scenario) -> Comparison:
+    """Run ``route`` without and with the green-wave plan on the same traffic."""
+    runs = [run_once(net, background, workdir, route, priority=p, dispatch_s=scenario.warmup_s,
+                     horizon_s=scenario.horizon_s, seed=seed, timing=scenario.timing)
+            for p in (False, True)]
+    return Comparison(period, seed, route, *runs)
 
 
-def _nearest_edge(net: sumolib.net.Net, lon: float, lat: float) -> str:
-    x, y = net.convertLonLat2XY(lon, lat)
-    edges = sorted(net.getNeighboringEdges(x, y, 200), key=lambda e: e[1])
-    for edge, _ in edges:
-        if edge.allows("passenger"):
-            return edge.getID()
-    raise RuntimeError("no edge near the point")
+def run_scenario(city, scenario: Scenario, workdir: Path, *, log=print) -> list[Comparison]:
+    """Build the network, plan the routes and run every comparison of ``scenario``."""
+    net = build_network(workdir)
+    planned = dict(zip(scenario.routes, plan_routes(city, net, list(scenario.routes), depart_at=DEPART_AT),
+                       strict=True))
+    out = []
+    end = scenario.warmup_s + scenario.horizon_s
+    for period in scenario.periods:
+        for seed in scenario.seeds:
+            background = background_routes(net, workdir, period=period, end=end, seed=seed)
+            for key in scenario.routes:
+                c = compare(net, background, workdir, planned[key], period=period, seed=seed,
+                            scenario=scenario)
+                log(_row(c))
+                out.append(c)
+    return out
 
 
-def _priority_state(tls: str, link_index: int) -> str:
-    links = traci.trafficlight.getControlledLinks(tls)
-    lane = links[link_index][0][0] if links[link_index] else None
-    edge = lane.rsplit("_", 1)[0] if lane else None
-    state = []
-    for group in links:
-        incoming = group[0][0].rsplit("_", 1)[0] if group else None
-        state.append("G" if incoming == edge else "r")
-    return "".join(state)
+def _fmt(r: RunResult) -> str:
+    travel = f"{r.travel_s:.0f}" if math.isfinite(r.travel_s) else "unfinished"
+    return f"{travel} / {r.stops} / {r.red_stops}"
 
 
-def run(net: Path, trips: Path, workdir: Path, *, priority: bool, end: int) -> RunResult:
-    """Simulate, send the fire engine at WARMUP_S, return its measures."""
-    sumo_net = sumolib.net.readNet(str(net))
-    origin, dest = _nearest_edge(sumo_net, *ORIGIN), _nearest_edge(sumo_net, *DESTINATION)
-    info = workdir / f"tripinfo-{priority}-{trips.stem}.xml"
-    traci.start([str(BIN / "sumo"), "-n", str(net), "-r", str(trips), "--no-step-log",
-                 "--no-warnings", "--tripinfo-output", str(info), "--seed", "1",
-                 "--time-to-teleport", "300", "--end", str(end)])
-    try:
-        traci.vehicletype.copy("DEFAULT_VEHTYPE", "fire")
-        traci.vehicletype.setVehicleClass("fire", "emergency")
-        traci.vehicletype.setMaxSpeed("fire", 70 / 3.6)
-        traci.vehicletype.setSpeedFactor("fire", 1.2)
-        while traci.simulation.getTime() < WARMUP_S:
-            traci.simulationStep()
-        route = traci.simulation.findRoute(origin, dest, vType="fire").edges
-        traci.route.add("fire_route", route)
-        traci.vehicle.add("fire1", "fire_route", typeID="fire", depart="now")
-        depart = traci.simulation.getTime()
-        held: dict[str, str] = {}
-        stops = red_stops = 0
-        moving = True
-        while "fire1" in traci.vehicle.getIDList() or traci.simulation.getTime() <= depart + 1:
-            traci.simulationStep()
-            if "fire1" not in traci.vehicle.getIDList():
-                continue
-            speed = traci.vehicle.getSpeed("fire1")
-            upcoming = traci.vehicle.getNextTLS("fire1")
-            if moving and speed < 0.1:
-                stops += 1
-                if upcoming and upcoming[0][2] < 30 and upcoming[0][3] in "rRyY":
-                    red_stops += 1
-            moving = speed >= 0.1
-            if priority:
-                near = set()
-                for tls, link, dist, _ in upcoming:
-                    eta = dist / max(speed, 8.0)
-                    cycle = sum(p.duration for p in traci.trafficlight.getAllProgramLogics(tls)[0].phases)
-                    if eta <= queue_clearance_lead(cycle / 2) + HOLD_S:
-                        traci.trafficlight.setRedYellowGreenState(tls, _priority_state(tls, link))
-                        held[tls] = "held"
-                        near.add(tls)
-                for tls in list(held):
-                    if tls not in near:
-                        traci.trafficlight.setProgram(tls, "0")  # recover the normal plan
-                        del held[tls]
-        arrival = traci.simulation.getTime()
-        while traci.simulation.getTime() < end and traci.simulation.getMinExpectedNumber() > 0:
-            traci.simulationStep()
-    finally:
-        traci.close()
-    losses = [float(t.get("timeLoss")) for t in ET.parse(info).getroot().iter("tripinfo")
-              if t.get("id") != "fire1" and float(t.get("depart")) >= WARMUP_S - 300]
-    return RunResult(arrival - depart, stops, red_stops,
-                     sum(losses) / len(losses) if losses else 0.0, len(losses))
+def _row(c: Comparison) -> str:
+    change = ((c.wave.travel_s - c.base.travel_s) / c.base.travel_s
+              if math.isfinite(c.base.travel_s) and math.isfinite(c.wave.travel_s) else math.nan)
+    plan = c.route.plan
+    return (f"| {3600 / c.period:.0f} | {c.seed} | {c.route.name} | {plan['distance_m']:.0f} | "
+            f"{c.wave.matched_signals}/{c.wave.sumo_signals} | {plan['eta_without_priority_s']:.0f} → "
+            f"{plan['eta_s']:.0f} | {_fmt(c.base)} | {_fmt(c.wave)} | {change:+.0%} | "
+            f"{c.base.others_time_loss_s:.1f} → {c.wave.others_time_loss_s:.1f} | "
+            f"{c.base.teleports}/{c.wave.teleports} | {_drift(c.wave)} |")
+
+
+def _drift(r: RunResult) -> str:
+    """The vehicle's passage at the last matched signal minus the planner's arrival."""
+    return f"{r.arrival_error_s[-1]:+.0f}" if r.arrival_error_s else "-"
+
+
+RUN_HEADER = (
+    "| demand (veh/h) | seed | route | planned m | signals matched/SUMO | planner ETA without → with (s) "
+    "| normal plans: s / stops / red stops | green wave: s / stops / red stops | travel time change "
+    "| others' mean time loss, normal → green wave (s) | teleports | green wave: SUMO − planned "
+    "arrival at the last signal (s) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def summary(results: list[Comparison], horizon_s: float) -> str:
+    """Per demand level: mean travel time with/without, reduction, stops, cost to others.
+
+    An unfinished run counts as the horizon (a lower bound of its travel time).
+    """
+    lines = ["| demand (veh/h) | runs | mean travel time, normal plans (s) | with green wave (s) | "
+             "reduction | stops normal / green wave | red stops normal / green wave | "
+             "unfinished normal / green wave | others' mean time loss normal → green wave (s) | "
+             "cost to others | green wave: SUMO travel time vs planner ETA | "
+             "priority actions: early green / extension / hold given up |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for period in dict.fromkeys(c.period for c in results):
+        rows = [c for c in results if c.period == period]
+
+        def t(r: RunResult) -> float:
+            return r.travel_s if math.isfinite(r.travel_s) else horizon_s
+
+        base = statistics.mean(t(c.base) for c in rows)
+        wave = statistics.mean(t(c.wave) for c in rows)
+        lb = statistics.mean(c.base.others_time_loss_s for c in rows)
+        lw = statistics.mean(c.wave.others_time_loss_s for c in rows)
+        eta = statistics.mean(t(c.wave) / c.route.plan["eta_s"] - 1 for c in rows)
+        lines.append(
+            f"| {3600 / period:.0f} | {len(rows)} | {base:.0f} | {wave:.0f} | {(base - wave) / base:.0%} | "
+            f"{sum(c.base.stops for c in rows)} / {sum(c.wave.stops for c in rows)} | "
+            f"{sum(c.base.red_stops for c in rows)} / {sum(c.wave.red_stops for c in rows)} | "
+            f"{sum(not math.isfinite(c.base.travel_s) for c in rows)} / "
+            f"{sum(not math.isfinite(c.wave.travel_s) for c in rows)} | {lb:.1f} → {lw:.1f} | "
+            f"{(lw - lb) / lb:+.1%} | {eta:+.0%} | "
+            + " / ".join(str(sum(c.wave.actions.get(a, 0) for c in rows))
+                         for a in ("early", "extend", "expired")) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="one demand level, short")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="peak demand only, two routes, short")
     parser.add_argument("--periods", help="comma-separated seconds between background departures")
+    parser.add_argument("--timing", choices=("live", "plan"), default="live",
+                        help="priority windows from the live position (default) or as planned")
     args = parser.parse_args()
-    default = [3.0] if args.quick else [6.0, 3.0, 2.0]
-    periods = [float(p) for p in args.periods.split(",")] if args.periods else default
-    end = 1200 if args.quick else 1800
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        net = build_network(work)
-        print("| demand (veh/h) | fire engine, normal plans: s / stops / red stops | with green "
-              "wave: s / stops / red stops | travel time change | other vehicles' mean time "
-              "loss, normal → green wave (s) |")
-        print("|---|---|---|---|---|")
-        for period in periods:
-            trips = background(net, work, period, end, seed=42)
-            base = run(net, trips, work, priority=False, end=end)
-            wave = run(net, trips, work, priority=True, end=end)
-            change = (wave.travel_s - base.travel_s) / base.travel_s
-            print(f"| {3600 / period:.0f} | {base.travel_s:.0f} / {base.stops} / {base.red_stops} "
-                  f"| {wave.travel_s:.0f} / {wave.stops} / {wave.red_stops} | {change:+.0%} | "
-                  f"{base.others_time_loss_s:.1f} → {wave.others_time_loss_s:.1f} "
-                  f"({wave.vehicles} vehicles) |")
+    scenario = QUICK if args.quick else FULL
+    periods = tuple(float(p) for p in args.periods.split(",")) if args.periods else scenario.periods
+    scenario = dataclasses.replace(scenario, periods=periods, timing=args.timing)
+    from twin import City
+
+    city = City.load()
+    with tempfile.TemporaryDirectory(prefix="citytwin-sumo-") as tmp:
+        print(RUN_HEADER, flush=True)
+        results = run_scenario(city, scenario, Path(tmp), log=lambda s: print(s, flush=True))
+    print()
+    print(summary(results, scenario.horizon_s))
 
 
 if __name__ == "__main__":

@@ -53,3 +53,23 @@ def test_first_dispatched_keeps_its_window() -> None:
 def test_same_phase_or_disjoint_windows_do_not_conflict() -> None:
     assert resolve_conflicts(_wave("main", 25.0), "b", {"a": _wave("main", 20.0)}).conflicts == []
     assert resolve_conflicts(_wave("cross", 40.0), "b", {"a": _wave("main", 20.0)}).conflicts == []
+
+
+def test_plan_windows_on_a_city_route(city) -> None:
+    """Every window opens ``lead`` before the arrival and closes ``HOLD_S`` after it."""
+    import datetime as dt
+
+    from routing.greenwave import HOLD_S, LEAD_BASE_S
+
+    run = city.routing.emergency_route({"station": "F1"}, {"lon": 121.4840, "lat": 31.2380},
+                                       vehicle="fire", depart_at=dt.datetime(2026, 11, 23, 8, 0))
+    city.routing.finish(run["id"])
+    assert len(run["signals"]) >= 3
+    assert run["eta_s"] <= run["eta_without_priority_s"]
+    for sig in run["signals"]:
+        assert sig["lead_s"] >= LEAD_BASE_S
+        assert sig["green_start_s"] == pytest.approx(sig["arrival_s"] - sig["lead_s"], abs=0.11)
+        assert sig["green_end_s"] == pytest.approx(sig["arrival_s"] + HOLD_S, abs=0.11)
+        assert sig["action"] in {"none", "extend", "early"}
+        if sig["action"] == "none":
+            assert sig["normal_wait_s"] == 0

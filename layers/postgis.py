@@ -3,8 +3,9 @@
 Layout in the target schema (default ``twin``): one table per layer (``fid`` or the
 layer's index column as primary key, a GiST index on ``geometry``), and a metadata table
 ``_layers`` (name, position, index column, LayerInfo as JSON) plus ``_city`` (name).
-Accepted edits of a twin served from PostGIS are kept in ``_edits`` (one row per change,
-written in its own transaction under a per-layer advisory lock; see :class:`PostgisEditLog`).
+Accepted edits of a twin served from PostGIS are kept in ``_edits`` (one row per change)
+and applied to the layer's table in the same transaction, under a per-layer advisory lock
+(see :class:`PostgisEditLog`): the tables always hold the current features.
 
 Every statement binds user values as parameters; identifiers (schema, table and column
 names) come from the bundle, never from a request, and must match ``[a-z_][a-z0-9_]*``.
@@ -181,6 +182,9 @@ def write_layers(
 def _write_table(engine: Engine, data: gpd.GeoDataFrame, table: str, schema: str) -> None:
     if data.geometry.notna().any():
         data.to_postgis(table, engine, schema=schema, if_exists="replace", index=True)
+        with engine.begin() as conn:  # edits may add other members of the geometry family
+            conn.execute(sa.text(f'ALTER TABLE "{schema}"."{table}" ALTER COLUMN geometry'
+                                 " TYPE geometry(Geometry, 4326)"))
         return
     # a table without geometry (official division codes): keep a typed, empty column
     pd.DataFrame(data.drop(columns=data.geometry.name)).to_sql(
@@ -285,9 +289,10 @@ class PostgisEditLog:
     """The change log of one layer in the ``_edits`` table (a :class:`layers.versions.ChangeLog`).
 
     An edit holds a transaction-scoped advisory lock on the layer, reads the rows others
-    committed, and inserts its row; the insert commits before the edit is applied in memory,
-    so an accepted edit is always stored. ``UNIQUE (layer, fid, feature_version)`` makes the
-    database itself refuse two changes to the same version of a feature.
+    committed, inserts its row and applies the change to the layer's table; both commit
+    together before the edit is applied in memory, so an accepted edit is always stored.
+    ``UNIQUE (layer, fid, feature_version)`` makes the database itself refuse two changes
+    to the same version of a feature.
 
     Parameters
     ----------
@@ -305,6 +310,7 @@ class PostgisEditLog:
         self.layer = layer
         self._seq = 0
         self._conn: sa.Connection | None = None
+        self._index_col: str | None = None
 
     @property
     def _table(self) -> str:
@@ -367,8 +373,46 @@ class PostgisEditLog:
                 {"layer": self.layer, "fid": str(entry["fid"]),
                  "version": entry["feature_version"],
                  "change": json.dumps(entry, ensure_ascii=False, default=str)}).scalar_one()
+            self._write_feature(entry)
             self._conn.commit()
         return seq
+
+    def _index_column(self) -> str:
+        assert self._conn is not None
+        if self._index_col is None:
+            found = self._conn.execute(sa.text(
+                f'SELECT index_col FROM "{self.schema}"."{META_TABLE}" WHERE name = :n'),
+                {"n": self.layer}).scalar_one_or_none()
+            if found is None:
+                raise StoreMisconfigured(f"layer {self.layer!r} is not in {self.schema}.{META_TABLE}")
+            self._index_col = _ident(found)
+        return self._index_col
+
+    def _write_feature(self, entry: dict[str, Any]) -> None:
+        """Apply the change to the layer's own table, in the transaction that logs it.
+
+        The table then always holds the current features, so ``ST_AsMVT`` tiles and any
+        other client of the database (QGIS, SQL) see every accepted edit.
+        """
+        assert self._conn is not None
+        table = f'"{self.schema}"."{_ident(self.layer)}"'
+        key = self._index_column()
+        if entry["op"] == "delete":
+            self._conn.execute(sa.text(f'DELETE FROM {table} WHERE "{key}" = :fid'),
+                               {"fid": entry["fid"]})
+            return
+        after = entry["after"]
+        props = {k: v for k, v in after["properties"].items() if k != key}
+        names = [_ident(k) for k in props]
+        params = {f"p{i}": v for i, v in enumerate(props.values())}
+        params.update(fid=entry["fid"], geom=json.dumps(after["geometry"]))
+        columns = ", ".join(f'"{n}"' for n in [key, *names, "geometry"])
+        values = ", ".join([":fid", *(f":p{i}" for i in range(len(names))),
+                            "ST_SetSRID(ST_GeomFromGeoJSON(:geom), 4326)"])
+        updates = ", ".join(f'"{n}" = EXCLUDED."{n}"' for n in [*names, "geometry"])
+        self._conn.execute(sa.text(
+            f"INSERT INTO {table} ({columns}) VALUES ({values})"
+            f' ON CONFLICT ("{key}") DO UPDATE SET {updates}'), params)
 
     def has_new(self) -> bool:
         """One indexed query: is there a row past the last one read?"""

@@ -67,8 +67,9 @@ class LayerService:
     edits_dir : Path, optional
         Where each layer's change log lives (``<edits_dir>/<layer>.jsonl``).
     postgis : (Engine, schema), optional
-        A twin on PostGIS: edits are stored in its ``_edits`` table (not in ``edits_dir``),
-        and tiles of unedited layers are made by PostGIS ``ST_AsMVT``.
+        A twin on PostGIS: edits are stored in its ``_edits`` table and written through to
+        the layer tables (not to ``edits_dir``); current tiles are made by PostGIS
+        ``ST_AsMVT``, as-of tiles from the versioned features in memory.
     """
 
     def __init__(self, registry: LayerRegistry, *, edits_dir: Path | None = None,
@@ -229,8 +230,7 @@ class LayerService:
         cached = self.cache.get(key) or self._reuse(key)
         if cached is not None:
             return cached
-        edited = any(self.editor(n).changes for n in names)
-        if self.postgis is not None and not when and not edited:
+        if self.postgis is not None and not when:
             engine, schema = self.postgis
             data = postgis_tile(engine, schema, infos, z, x, y)
         elif when:

@@ -324,8 +324,8 @@ class LayerEditor:
 
     def _apply(self, change: Change) -> None:
         data = self.layer.data
-        if change.op == "delete":
-            data = data.drop(index=change.fid)
+        if change.op == "delete":  # already absent when replayed over a written-through table
+            data = data.drop(index=change.fid, errors="ignore")
         else:
             row = _row_frame(change.fid, change.after, data)
             data = pd.concat([data.drop(index=change.fid, errors="ignore"), row])

@@ -7,6 +7,7 @@ Each test module run starts its own throwaway cluster, because the tests stop it
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import subprocess
 import tempfile
 import threading
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import mapbox_vector_tile
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -22,6 +24,7 @@ from api import create_app
 from layers.errors import StoreUnavailable, VersionConflict
 from layers.postgis import connect
 from layers.registry import Layer, LayerRegistry
+from layers.tiles import TMS
 from twin import City, Settings
 from twin.database import write_city_layers
 
@@ -91,6 +94,51 @@ def test_edits_live_in_postgis_not_on_local_disk(pg_url: str, tmp_path: Path) ->
     # and an edit through the second is seen by the first at its next read
     second.layer_service.delete("pois", str(change.fid), version=2)
     assert [c.op for c in first.layer_service.changes("pois")] == ["create", "update", "delete"]
+
+
+def _table_row(url: str, fid: str) -> tuple | None:
+    engine = connect(url, create_extension=False)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(
+                f"SELECT name, ST_X(geometry), ST_Y(geometry) FROM {SCHEMA}.pois"
+                " WHERE CAST(fid AS text) = :fid"), {"fid": fid}).first()
+    finally:
+        engine.dispose()
+
+
+def _tile_names(service, lon: float, lat: float) -> set[str]:  # noqa: ANN001
+    t = TMS.tile(lon, lat, 16)
+    data = service.tile(["pois"], t.z, t.x, t.y).data
+    features = mapbox_vector_tile.decode(data).get("pois", {"features": []})["features"] if data \
+        else []
+    return {f["properties"].get("name") for f in features}
+
+
+def test_edits_are_written_through_to_the_layer_table(pg_url: str, tmp_path: Path) -> None:
+    """The table holds the current features: SQL clients and ST_AsMVT tiles see every edit,
+    and a process opened afterwards still answers as-of queries from before the edits."""
+    service = _open(pg_url, tmp_path).layer_service
+    before_create = dt.datetime.now(dt.UTC).isoformat()
+    time.sleep(0.01)
+    fid = str(service.create("pois", _poi(7)).fid)
+    assert _table_row(pg_url, fid)[0] == "故障测试7"
+    assert "故障测试7" in _tile_names(service, 121.47 + 7e-5, 31.23)
+    moved = {"type": "Point", "coordinates": [121.4705, 31.2301]}
+    service.update("pois", fid, {"properties": {"name": "搬家了"}, "geometry": moved}, version=1)
+    name, x, y = _table_row(pg_url, fid)
+    assert name == "搬家了" and (x, y) == pytest.approx((121.4705, 31.2301))
+    assert "搬家了" in _tile_names(service, 121.4705, 31.2301)
+
+    reopened = _open(pg_url, tmp_path / "reopened").layer_service
+    assert reopened.feature("pois", fid)["properties"]["_version"] == 2
+    assert fid in {str(i) for i in reopened.data("pois").index}
+    assert fid not in {str(i) for i in reopened.data("pois", as_of=before_create).index}
+    service.delete("pois", fid, version=2)
+    assert _table_row(pg_url, fid) is None
+    assert "搬家了" not in _tile_names(service, 121.4705, 31.2301)
+    assert [c.op for c in _open(pg_url, tmp_path / "third").layer_service.changes("pois")] == [
+        "create", "update", "delete"]
 
 
 def test_concurrent_writers_exactly_one_wins(pg_url: str, tmp_path: Path) -> None:

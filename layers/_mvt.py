@@ -127,6 +127,14 @@ def _value_field(v: object) -> bytes:
     return _length_delimited(_LAYER_VALUES, message)
 
 
+def _memo_value_field(v: object, memo: dict[tuple, bytes]) -> bytes:
+    key = (type(v), v)  # the type keeps 1, 1.0 and True apart
+    field = memo.get(key)
+    if field is None:
+        field = memo[key] = _value_field(v)
+    return field
+
+
 @dataclass
 class AttributeTable:
     """Keys and distinct values (as serialized layer fields), per-feature tags (CSR)."""
@@ -138,8 +146,19 @@ class AttributeTable:
     tag_lengths: np.ndarray
 
     @classmethod
-    def from_frame(cls, props: pd.DataFrame) -> AttributeTable:
-        """Table the non-null attribute values of every feature."""
+    def from_frame(cls, props: pd.DataFrame, memo: dict[tuple, bytes] | None = None
+                   ) -> AttributeTable:
+        """Table the non-null attribute values of every feature.
+
+        Parameters
+        ----------
+        props : pandas.DataFrame
+            One row per feature, one column per attribute.
+        memo : dict, optional
+            Serialized values by ``(type, value)``, read and filled: passing the memo of a
+            layer's previous version makes re-tabling after a small edit cheap.
+        """
+        memo = {} if memo is None else memo
         keys = [str(c) for c in props.columns]
         values: list[bytes] = []
         codes = np.full((len(props), len(keys)), -1, dtype=np.int64)
@@ -150,7 +169,8 @@ class AttributeTable:
                 continue
             ids, uniques = pd.factorize(series[notna], sort=False)
             codes[notna, k] = ids + len(values)
-            values.extend(_value_field(u.item() if hasattr(u, "item") else u) for u in uniques)
+            values.extend(_memo_value_field(u.item() if hasattr(u, "item") else u, memo)
+                          for u in uniques)
         present = codes >= 0
         key_idx = np.broadcast_to(np.arange(len(keys)), codes.shape)
         tags = np.column_stack([key_idx[present], codes[present]]).ravel()

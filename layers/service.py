@@ -156,27 +156,21 @@ class LayerService:
         return feature
 
     # -- edits ------------------------------------------------------------------------
-    def _edited(self, name: str, change: Change) -> Change:
-        with self._lock:
-            self._projected.pop(name, None)
-        return change
-
     def create(self, name: str, feature: dict[str, Any]) -> Change:
         """Add a GeoJSON feature."""
         if not isinstance(feature, dict):
             raise InvalidQuery("body must be a GeoJSON Feature")
-        return self._edited(name, self.editor(name).create(feature.get("properties") or {},
-                                                           feature.get("geometry")))
+        return self.editor(name).create(feature.get("properties") or {}, feature.get("geometry"))
 
     def update(self, name: str, fid: str, feature: dict[str, Any], *, version: int) -> Change:
         """Patch a feature's properties and/or geometry at ``version``."""
-        return self._edited(name, self.editor(name).update(
-            fid, expected_version=version, properties=feature.get("properties") or {},
-            geometry=feature.get("geometry")))
+        return self.editor(name).update(fid, expected_version=version,
+                                        properties=feature.get("properties") or {},
+                                        geometry=feature.get("geometry"))
 
     def delete(self, name: str, fid: str, *, version: int) -> Change:
         """Delete a feature at ``version``."""
-        return self._edited(name, self.editor(name).delete(fid, expected_version=version))
+        return self.editor(name).delete(fid, expected_version=version)
 
     def changes(self, name: str, since: str | None = None) -> list[Change]:
         """Changes of a layer since a time."""
@@ -199,7 +193,7 @@ class LayerService:
                 cached = self._projected.get(name)
             if cached is None or cached.version != layer.info.version:
                 version = layer.info.version  # read before the data: the label is never newer
-                cached = ProjectedLayer.from_gdf(name, layer.data, version)
+                cached = ProjectedLayer.from_gdf(name, layer.data, version, previous=cached)
                 with self._lock:
                     self._projected[name] = cached
         return cached

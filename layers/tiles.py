@@ -73,10 +73,25 @@ class ProjectedLayer:
     table: AttributeTable
     mvt_ids: np.ndarray
     kinds: np.ndarray  # shapely geometry type ids
+    value_memo: dict[tuple, bytes]  # serialized attribute values, reused by the next version
 
     @classmethod
-    def from_gdf(cls, name: str, gdf: gpd.GeoDataFrame, version: int) -> ProjectedLayer:
-        """Project and index ``gdf`` (rows without geometry are left out)."""
+    def from_gdf(cls, name: str, gdf: gpd.GeoDataFrame, version: int, *,
+                 previous: ProjectedLayer | None = None) -> ProjectedLayer:
+        """Project and index ``gdf`` (rows without geometry are left out).
+
+        Parameters
+        ----------
+        name : str
+            Layer name (the MVT layer's name).
+        gdf : geopandas.GeoDataFrame
+            Features in EPSG:4326.
+        version : int
+            Layer version the features belong to.
+        previous : ProjectedLayer, optional
+            The same layer at an earlier version: its serialized attribute values are
+            reused, so re-projecting after an edit costs a fraction of the first time.
+        """
         gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
         geoms = gdf.geometry.to_crs(3857).to_numpy()
         props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
@@ -85,8 +100,10 @@ class ProjectedLayer:
         props = props.reset_index(drop=True)
         fids = gdf.index.to_numpy()
         mvt_ids = np.array([_feature_id(_clean(f)) for f in fids], dtype=np.uint64)
+        memo = previous.value_memo if previous is not None else {}
         return cls(name, version, geoms, fids, props, shapely.STRtree(geoms),
-                   AttributeTable.from_frame(props), mvt_ids, shapely.get_type_id(geoms))
+                   AttributeTable.from_frame(props, memo), mvt_ids, shapely.get_type_id(geoms),
+                   memo)
 
 
 def _clean(value: object) -> object:

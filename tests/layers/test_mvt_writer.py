@@ -79,3 +79,20 @@ def test_composite_tile_is_the_concatenation_of_its_layers() -> None:
     assert both == encode_tile([a], Z, X, Y) + encode_tile([b], Z, X, Y)
     assert set(mapbox_vector_tile.decode(both)) == {"a", "b"}
     assert encode_tile([a], Z, X + 5, Y) == b""  # nothing there
+
+
+def test_next_version_reusing_serialized_values_encodes_the_same_tile() -> None:
+    frame = _frame()
+    first = ProjectedLayer.from_gdf("things", frame, 1)
+    edited = frame.copy()
+    edited.loc["f0", ["name", "count", "share"]] = ["改了", 1, 1.0]  # 1 and 1.0 stay distinct
+    edited.loc["f2", "open"] = False
+    reused = ProjectedLayer.from_gdf("things", edited, 2, previous=first)
+    fresh = ProjectedLayer.from_gdf("things", edited, 2)
+    assert reused.value_memo is first.value_memo
+    assert encode_tile([reused], Z, X, Y) == encode_tile([fresh], Z, X, Y)
+    props = {f["properties"]["id"]: f["properties"] for f in mapbox_vector_tile.decode(
+        encode_tile([reused], Z, X, Y))["things"]["features"]}
+    assert props["f0"]["name"] == "改了" and props["f0"]["count"] == 1
+    assert isinstance(props["f0"]["count"], int) and isinstance(props["f0"]["share"], float)
+    assert props["f2"]["open"] is False

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import morecantile
 import shapely
 import shapely.errors
 import shapely.geometry
@@ -21,7 +20,7 @@ from layers.postgis import PostgisEditLog, edited_layers, ensure_edits_table
 from layers.postgis_tiles import postgis_tile
 from layers.queries import Query, feature_json, run_query, to_feature_collection
 from layers.registry import LayerInfo, LayerRegistry
-from layers.tiles import BUFFER, EXTENT, TMS, ProjectedLayer, TileCache, check_tile, encode_tile
+from layers.tiles import BUFFER, EXTENT, ProjectedLayer, TileCache, check_tile, encode_tile, lonlat_bounds
 from layers.versions import Change, ChangeLog, FileLog, LayerEditor, parse_time
 
 __all__ = ["LayerService", "Tile", "MAX_COMPOSITE"]
@@ -251,12 +250,11 @@ class LayerService:
     def _reuse(self, key: tuple) -> Tile | None:
         """A tile cached before edits that did not touch it, stored under ``key``."""
         names, versions, z, x, y = key
-        b = TMS.bounds(morecantile.Tile(x, y, z))
-        pad_x = (b.right - b.left) * 2 * BUFFER / EXTENT
-        pad_y = (b.top - b.bottom) * 2 * BUFFER / EXTENT
-        box = (b.left - pad_x, b.bottom - pad_y, b.right + pad_x, b.top + pad_y)
 
         def unchanged(old_versions: tuple) -> bool:
+            west, south, east, north = lonlat_bounds(z, x, y)
+            pad_x, pad_y = (east - west) * 2 * BUFFER / EXTENT, (north - south) * 2 * BUFFER / EXTENT
+            box = (west - pad_x, south - pad_y, east + pad_x, north + pad_y)
             for name, old, new in zip(names, old_versions, versions, strict=True):
                 if old > new:
                     return False
@@ -281,13 +279,13 @@ class LayerService:
 
     def in_bounds(self, names: Sequence[str], z: int, x: int, y: int) -> bool:
         """Whether the tile touches any of the layers' bounds (buffered by one tile)."""
-        b = TMS.bounds(morecantile.Tile(x, y, z))
+        west, south, east, north = lonlat_bounds(z, x, y)
         for n in names:
             info = self.info(n)
             if info.bounds is None:
                 continue
             minx, miny, maxx, maxy = info.bounds
-            if b.left <= maxx and b.right >= minx and b.bottom <= maxy and b.top >= miny:
+            if west <= maxx and east >= minx and south <= maxy and north >= miny:
                 return True
         return False
 

@@ -9,6 +9,7 @@ tolerance of :data:`SIMPLIFY_PIXELS` tile pixels at that zoom, maps to tile coor
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_ZOOM",
     "TMS",
     "tile_bounds",
+    "lonlat_bounds",
     "check_tile",
     "ProjectedLayer",
     "encode_tile",
@@ -53,11 +55,25 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise TileOutOfRange(f"tile {z}/{x}/{y} out of range: x and y must be in [0, {n})")
 
 
+_HALF_WORLD = math.pi * 6378137.0  # Web Mercator half circumference (m)
+
+
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    """Web Mercator (EPSG:3857) bounds of a tile."""
+    """Web Mercator (EPSG:3857) bounds of a tile: left, bottom, right, top."""
     check_tile(z, x, y)
-    b = TMS.xy_bounds(morecantile.Tile(x, y, z))
-    return b.left, b.bottom, b.right, b.top
+    size = 2 * _HALF_WORLD / (1 << z)
+    left, top = -_HALF_WORLD + x * size, _HALF_WORLD - y * size
+    return left, top - size, left + size, top
+
+
+def lonlat_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """Longitude/latitude bounds of a tile: west, south, east, north."""
+    n = 1 << z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return x / n * 360.0 - 180.0, lat(y + 1), (x + 1) / n * 360.0 - 180.0, lat(y)
 
 
 @dataclass

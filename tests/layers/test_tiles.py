@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import mapbox_vector_tile
+import morecantile
 import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from layers.tiles import TMS
+from layers.tiles import TMS, lonlat_bounds, tile_bounds
 from twin import City, Settings
 
 CENTRE = (121.4735, 31.2304)
@@ -133,3 +134,14 @@ def test_raster_tiles_and_values(client: TestClient) -> None:
     outside = client.get("/rasters/fire_travel_time/point", params={"lon": 100, "lat": 20}).json()
     assert outside["value"] is None
     assert client.get("/rasters/nope/point", params={"lon": 1, "lat": 1}).status_code == 404
+
+
+@pytest.mark.parametrize("z", [0, 1, 9, 14, 16, 22])
+def test_tile_bounds_agree_with_morecantile(z: int) -> None:
+    n = 1 << z
+    for x, y in {(0, 0), (n - 1, n - 1), (n // 3, (2 * n) // 3), (n // 2, n // 5)}:
+        xy, ll = TMS.xy_bounds(morecantile.Tile(x, y, z)), TMS.bounds(morecantile.Tile(x, y, z))
+        assert tile_bounds(z, x, y) == pytest.approx((xy.left, xy.bottom, xy.right, xy.top),
+                                                     abs=1e-6)
+        assert lonlat_bounds(z, x, y) == pytest.approx((ll.left, ll.bottom, ll.right, ll.top),
+                                                       abs=1e-9)

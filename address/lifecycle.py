@@ -1,19 +1,22 @@
 """The life of a standard address: create, edit, retire, merge; versions and as-of reads.
 
-Every change is appended (fsynced) to a JSON-lines log before it is applied, so no
-accepted write is lost across restarts; the log is replayed when the book opens. Edits
-name the version they were based on; a stale version raises
-:class:`AddressVersionConflict`. Codes are allocated once and never change.
+Every change is stored durably in a shared change log before it is applied, so no accepted
+write is lost across restarts; the log is replayed when the book opens. Several processes
+(server workers) may share one log: each write holds the log's exclusive lock and first
+applies what the others stored, so versions, uniqueness and new codes are checked against
+the latest state, and reads pick up the others' changes. Edits name the version they were
+based on; a stale version raises :class:`AddressVersionConflict`. Codes are allocated once
+and never change.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
+import logging
 import threading
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from address.errors import (
     AddressVersionConflict,
@@ -26,7 +29,9 @@ from address.gazetteer import SHANGHAI_CODE, Gazetteer
 from address.model import make_code
 from address.normalize import normalize
 
-__all__ = ["AddressBook", "EDITABLE"]
+__all__ = ["AddressBook", "AddressLog", "EDITABLE"]
+
+logger = logging.getLogger(__name__)
 
 EDITABLE = ("road", "number", "sub_number", "lon", "lat", "names", "district_code")
 _STATUSES = ("active", "retired", "merged")
@@ -44,6 +49,23 @@ def _parse_time(value: str) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+class AddressLog(Protocol):
+    """A durable change log shared by the processes that edit one address book
+    (a JSON-lines file under ``flock``, or a database table)."""
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold the log's exclusive lock (across processes)."""
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """Entries stored since the last call."""
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Store one entry durably before returning (the caller holds :meth:`exclusive`)."""
+
+    def has_new(self) -> bool:
+        """Whether entries were stored since the last :meth:`read_new` (cheap)."""
+
+
 class AddressBook:
     """Versioned standard door addresses over a gazetteer.
 
@@ -51,22 +73,46 @@ class AddressBook:
     ----------
     gazetteer : Gazetteer
         Its door table is the current state; edits replace it.
-    log_path : Path, optional
-        Durable change log.
+    log : AddressLog, optional
+        Durable change log, replayed on open and shared with other processes.
     """
 
-    def __init__(self, gazetteer: Gazetteer, log_path: Path | None = None) -> None:
+    def __init__(self, gazetteer: Gazetteer, log: AddressLog | None = None) -> None:
         self.gazetteer = gazetteer
-        self.log_path = log_path
+        self.log = log
         self.history: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        if log_path is not None and log_path.is_file():
-            for line in log_path.read_text(encoding="utf-8").splitlines():
-                try:
-                    change = json.loads(line)
-                except ValueError:
-                    break  # a torn last line after a crash; all before it is intact
-                self._apply(change)
+        if log is not None:
+            self._catch_up()
+
+    # -- sharing --------------------------------------------------------------------
+    def sync(self) -> bool:
+        """Apply the changes other processes stored since; True when there were any."""
+        if self.log is None or not self.log.has_new():
+            return False
+        with self._lock:
+            return self._catch_up()
+
+    def _catch_up(self) -> bool:
+        assert self.log is not None
+        entries = self.log.read_new()
+        for change in entries:
+            if not isinstance(change, dict) or not isinstance(change.get("after"), dict):
+                logger.warning("skipping a malformed address change")
+                continue
+            self._apply(change)
+        return bool(entries)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """This book's lock, and the log's across processes, with the log caught up."""
+        with self._lock:
+            if self.log is None:
+                yield
+                return
+            with self.log.exclusive():
+                self._catch_up()
+                yield
 
     # -- reads ------------------------------------------------------------------------
     def get(self, code: str, *, as_of: str | None = None) -> dict[str, Any]:
@@ -76,6 +122,7 @@ class AddressBook:
         ------
         CodeNotFound
         """
+        self.sync()
         if as_of is None:
             record = self.gazetteer.door(code)
         else:
@@ -112,7 +159,7 @@ class AddressBook:
         fields = self._validated({"road": road, "number": number, "lon": lon, "lat": lat,
                                   "sub_number": sub_number, "names": names,
                                   "district_code": district_code})
-        with self._lock:
+        with self._exclusive():
             self._unique(fields["road"], fields["number"], None)
             division = fields.get("district_code") or self.gazetteer.roads.get(
                 fields["road"], None) and self.gazetteer.roads[fields["road"]].district_code
@@ -130,7 +177,7 @@ class AddressBook:
         if unknown:
             raise InvalidAddress(f"cannot edit {', '.join(sorted(unknown))}; editable: "
                                  f"{', '.join(EDITABLE)}")
-        with self._lock:
+        with self._exclusive():
             before = self._current(code, expected_version)
             merged = {**before, **{k: v for k, v in fields.items() if v is not None}}
             valid = self._validated({k: merged.get(k) for k in EDITABLE})
@@ -140,14 +187,14 @@ class AddressBook:
 
     def retire(self, code: str, *, expected_version: int) -> dict[str, Any]:
         """Retire an address (it stays readable, as_of included)."""
-        with self._lock:
+        with self._exclusive():
             before = self._current(code, expected_version)
             return self._commit("retire", code, before,
                                 {**before, "status": "retired", "version": before["version"] + 1})
 
     def merge(self, code: str, *, into: str, expected_version: int) -> dict[str, Any]:
         """Merge ``code`` into ``into`` (a duplicate of it): ``code`` points to ``into``."""
-        with self._lock:
+        with self._exclusive():
             if into == code:
                 raise InvalidAddress("cannot merge an address into itself")
             target = self.gazetteer.door(into)
@@ -198,12 +245,8 @@ class AddressBook:
     def _commit(self, op: str, code: str, before: dict | None, after: dict) -> dict[str, Any]:
         change = {"op": op, "code": code, "time": _now(), "before": _clean(before) if before
                   else None, "after": _clean(after)}
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.log_path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(change, ensure_ascii=False) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+        if self.log is not None:  # durable first: a failed write is never applied
+            self.log.append(change)
         self._apply(change)
         return _clean(after)
 

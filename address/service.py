@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,7 +11,7 @@ from tqdm.auto import tqdm
 from address.errors import AddressNotFound, CodeNotFound, InvalidAddress
 from address.gazetteer import Gazetteer
 from address.geocode import Geocoder
-from address.lifecycle import AddressBook
+from address.lifecycle import AddressBook, AddressLog
 from address.model import Components, canonical_text
 from address.qr import qr_png, qr_svg, record_url
 
@@ -29,25 +28,27 @@ class AddressService:
     ----------
     gazetteer : Gazetteer
         The city's gazetteer.
-    log_path : Path, optional
-        Durable log of address edits.
+    log : AddressLog, optional
+        Durable log of address edits, shared by the processes serving this city.
     public_url : str
         Base URL of record links (QR codes).
     """
 
-    def __init__(self, gazetteer: Gazetteer, *, log_path: Path | None = None,
+    def __init__(self, gazetteer: Gazetteer, *, log: AddressLog | None = None,
                  public_url: str = "http://127.0.0.1:8000") -> None:
         self.gazetteer = gazetteer
-        self.book = AddressBook(gazetteer, log_path)
+        self.book = AddressBook(gazetteer, log)
         self.geocoder = Geocoder(gazetteer)
         self.public_url = public_url
 
     def geocode(self, text: str, *, limit: int = 5, crs: str = "wgs84") -> list[dict[str, Any]]:
         """Ranked candidates (see :meth:`address.geocode.Geocoder.geocode`)."""
+        self.book.sync()
         return self.geocoder.geocode(text, limit=limit, crs=crs)
 
     def reverse(self, lon: float, lat: float, *, crs: str = "wgs84") -> dict[str, Any]:
         """Nearest address and road."""
+        self.book.sync()
         return self.geocoder.reverse(lon, lat, crs=crs)
 
     def geocode_many(self, texts: Iterable[str] | pd.Series | pd.DataFrame, *,
@@ -76,6 +77,7 @@ class AddressService:
                 raise InvalidAddress(f"column {column!r} not in the table "
                                      f"({', '.join(map(str, texts.columns))})")
             texts = texts[column]
+        self.book.sync()
         series = pd.Series(list(texts), dtype=object)
         unique = pd.unique(series.fillna(""))
         best: dict[str, dict[str, Any]] = {}
@@ -102,6 +104,7 @@ class AddressService:
 
     def qr(self, code: str, *, kind: str = "png") -> bytes:
         """QR code (PNG or SVG) of the record's URL."""
+        self.book.sync()
         if self.gazetteer.door(code) is None:
             raise CodeNotFound(f"no standard address with code {code!r}")
         url = record_url(self.public_url, code)

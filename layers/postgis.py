@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -285,6 +285,10 @@ def edited_layers(engine: Engine, schema: str = "twin") -> list[str]:
             f'SELECT DISTINCT layer FROM "{schema}"."{EDITS_TABLE}"')).scalars())
 
 
+def _feature_key(entry: dict[str, Any]) -> tuple[Any, int]:
+    return entry["fid"], entry["feature_version"]
+
+
 class PostgisEditLog:
     """The change log of one layer in the ``_edits`` table (a :class:`layers.versions.ChangeLog`).
 
@@ -301,13 +305,22 @@ class PostgisEditLog:
     schema : str
         Schema of the twin.
     layer : str
-        Layer name.
+        Layer name (or the name of another versioned collection, such as addresses).
+    key : callable, optional
+        ``key(entry) -> (id, version)`` of a change; by default its ``fid`` and
+        ``feature_version``.
+    write_through : bool
+        Apply each change to the layer's table too (False for collections without one).
     """
 
-    def __init__(self, engine: Engine, schema: str, layer: str) -> None:
+    def __init__(self, engine: Engine, schema: str, layer: str, *,
+                 key: Callable[[dict[str, Any]], tuple[Any, int]] | None = None,
+                 write_through: bool = True) -> None:
         self.engine = engine
         self.schema = _ident(schema)
         self.layer = layer
+        self.key = key or _feature_key
+        self.write_through = write_through
         self._seq = 0
         self._conn: sa.Connection | None = None
         self._index_col: str | None = None
@@ -359,21 +372,22 @@ class PostgisEditLog:
         try:
             seq = self._insert(entry)
         except sa.exc.IntegrityError:
-            raise VersionConflict(f"feature {entry['fid']!r} of {self.layer!r} already has a "
-                                  f"version {entry['feature_version']}: reload it and apply "
-                                  "your edit again") from None
+            fid, version = self.key(entry)
+            raise VersionConflict(f"{fid!r} of {self.layer!r} already has a version {version}:"
+                                  " reload it and apply your edit again") from None
         self._seq = seq
 
     def _insert(self, entry: dict[str, Any]) -> int:
         assert self._conn is not None
+        fid, version = self.key(entry)
         with _store_errors(f"storing an edit of {self.layer!r}"):
             seq = self._conn.execute(sa.text(
                 f"INSERT INTO {self._table} (layer, fid, feature_version, change)"
                 " VALUES (:layer, :fid, :version, CAST(:change AS jsonb)) RETURNING seq"),
-                {"layer": self.layer, "fid": str(entry["fid"]),
-                 "version": entry["feature_version"],
+                {"layer": self.layer, "fid": str(fid), "version": int(version),
                  "change": json.dumps(entry, ensure_ascii=False, default=str)}).scalar_one()
-            self._write_feature(entry)
+            if self.write_through:
+                self._write_feature(entry)
             self._conn.commit()
         return seq
 

@@ -25,6 +25,7 @@ from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY
 
 if TYPE_CHECKING:
     import pydeck
+    from sqlalchemy.engine import Engine
 
     from layers.raster import RasterStore
     from layers.service import LayerService
@@ -139,15 +140,21 @@ class City:
         return cls(name, layers, bundle_dir=cache, database_url=url, database_schema=schema)
 
     @cached_property
+    def database_engine(self) -> Engine | None:
+        """The connection pool of a twin on PostGIS (None for an embedded twin)."""
+        if not self.database_url:
+            return None
+        from layers.postgis import connect
+
+        return connect(self.database_url, create_extension=False)
+
+    @cached_property
     def layer_service(self) -> LayerService:
         """Queries, versioned edits and tiles over :attr:`layers` (edits logged durably)."""
         from layers.service import LayerService
 
-        postgis = None
-        if self.database_url:
-            from layers.postgis import connect
-
-            postgis = (connect(self.database_url, create_extension=False), self.database_schema)
+        engine = self.database_engine
+        postgis = (engine, self.database_schema) if engine is not None else None
         return LayerService(self.layers, edits_dir=self.edits_dir, postgis=postgis)
 
     @cached_property

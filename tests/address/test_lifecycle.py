@@ -14,6 +14,7 @@ from address.errors import AddressVersionConflict, CodeNotFound, DuplicateAddres
 from address.gazetteer import Gazetteer
 from address.service import AddressService
 from api import create_app
+from layers.versions import FileLog
 from twin import City, Settings
 
 EDIT = {"X-API-Key": "k-edit"}
@@ -22,7 +23,7 @@ EDIT = {"X-API-Key": "k-edit"}
 @pytest.fixture()
 def service(city: City, tmp_path: Path) -> AddressService:
     gaz = Gazetteer.load(city.bundle_dir / "address")
-    return AddressService(gaz, log_path=tmp_path / "addresses.jsonl")
+    return AddressService(gaz, log=FileLog(tmp_path / "addresses.jsonl"))
 
 
 def test_create_edit_retire_merge_with_versions(service: AddressService, tmp_path: Path) -> None:
@@ -57,12 +58,45 @@ def test_create_edit_retire_merge_with_versions(service: AddressService, tmp_pat
 
 def test_log_replay_after_restart(city: City, tmp_path: Path) -> None:
     log = tmp_path / "a.jsonl"
-    first = AddressService(Gazetteer.load(city.bundle_dir / "address"), log_path=log)
+    first = AddressService(Gazetteer.load(city.bundle_dir / "address"), log=FileLog(log))
     code = first.create(road="南京东路", number=9101, lon=121.48, lat=31.235)["code"]
     first.update(code, expected_version=1, names="改")
-    second = AddressService(Gazetteer.load(city.bundle_dir / "address"), log_path=log)
+    second = AddressService(Gazetteer.load(city.bundle_dir / "address"), log=FileLog(log))
     assert second.record(code)["version"] == 2 and second.record(code)["names"] == "改"
     assert second.geocode("南京东路9101号")[0]["code"] == code
+
+
+def test_processes_sharing_a_log_see_each_other_and_never_reuse_a_code(
+        city: City, tmp_path: Path) -> None:
+    """Two server workers: each sees the other's edits at its next read, uniqueness and
+    versions hold across them, and concurrent creates never hand out one code twice."""
+    log = tmp_path / "shared.jsonl"
+    a, b = (AddressService(Gazetteer.load(city.bundle_dir / "address"), log=FileLog(log))
+            for _ in range(2))
+    code = a.create(road="南京东路", number=9301, lon=121.48, lat=31.235)["code"]
+    assert b.geocode("南京东路9301号")[0]["code"] == code  # no restart needed
+    with pytest.raises(DuplicateAddress):
+        b.create(road="南京东路", number=9301, lon=121.48, lat=31.235)
+    b.update(code, expected_version=1, names="乙改")
+    with pytest.raises(AddressVersionConflict) as stale:
+        a.update(code, expected_version=1, names="甲改")
+    assert stale.value.current_version == 2 and a.record(code)["names"] == "乙改"
+
+    codes: list[str] = []
+
+    def create(service: AddressService, start: int) -> None:
+        for n in range(start, start + 20):
+            codes.append(service.create(road="南京东路", number=n, lon=121.48, lat=31.235)["code"])
+
+    threads = [threading.Thread(target=create, args=(s, n))
+               for s, n in ((a, 9400), (b, 9500))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(codes) == 40 and len(set(codes)) == 40
+    fresh = AddressService(Gazetteer.load(city.bundle_dir / "address"), log=FileLog(log))
+    assert all(fresh.record(c)["status"] == "active" for c in codes)
 
 
 def test_concurrent_edits_exactly_one_wins(service: AddressService) -> None:
@@ -91,7 +125,7 @@ def client(city: City, tmp_path: Path) -> TestClient:
     app = create_app(Settings(api_keys={"k-edit": "editor", "k-read": "reader"}, max_batch=3),
                      city=city)
     service = AddressService(Gazetteer.load(city.bundle_dir / "address"),
-                             log_path=tmp_path / "http.jsonl")
+                             log=FileLog(tmp_path / "http.jsonl"))
     with TestClient(app) as c:
         original = city.__dict__.get("address")
         city.__dict__["address"] = service

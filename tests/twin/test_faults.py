@@ -141,6 +141,25 @@ def test_edits_are_written_through_to_the_layer_table(pg_url: str, tmp_path: Pat
         "create", "update", "delete"]
 
 
+def test_address_edits_live_in_postgis(cluster: tuple[str, str], city: City, tmp_path: Path
+                                       ) -> None:
+    url = cluster[0]
+    write_city_layers(url, city.name, city.layers, schema="addr_faults")
+    first = City.from_postgis(url, schema="addr_faults", cache_dir=tmp_path / "a")
+    code = first.address.create(road="南京东路", number=9601, lon=121.48, lat=31.235)["code"]
+    first.address.update(code, expected_version=1, names="库里")
+    assert not list(tmp_path.rglob("*.jsonl"))
+    engine = connect(url, create_extension=False)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT fid, feature_version FROM addr_faults._edits"
+                                    " WHERE layer = '_addresses' ORDER BY seq")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(code, 1), (code, 2)]
+    second = City.from_postgis(url, schema="addr_faults", cache_dir=tmp_path / "b")
+    assert second.address.record(code)["names"] == "库里"
+    assert second.address.geocode("南京东路9601号")[0]["code"] == code
+
+
 def test_concurrent_writers_exactly_one_wins(pg_url: str, tmp_path: Path) -> None:
     workers = [_open(pg_url, tmp_path / f"w{i}").layer_service for i in range(3)]
     fid = str(workers[0].create("pois", _poi(2)).fid)

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.openapi import install_openapi
-from api.ratelimit import RateLimit, RateLimiter
+from api.ratelimit import RateLimit, RateLimiter, SharedRateLimiter
 from api.timeouts import RequestTimeout
 from twin.city import City
 from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY, Settings
@@ -66,8 +66,9 @@ def _add_limits(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limit > 0:
         burst = settings.rate_burst or max(1, round(2 * settings.rate_limit))
-        app.add_middleware(RateLimit, limiter=RateLimiter(settings.rate_limit, burst),
-                           api_keys=settings.api_keys)
+        limiter = (SharedRateLimiter(settings.rate_limit, burst, settings.rate_state)
+                   if settings.rate_state else RateLimiter(settings.rate_limit, burst))
+        app.add_middleware(RateLimit, limiter=limiter, api_keys=settings.api_keys)
 
 
 def create_app(settings: Settings | None = None, *, city: City | None = None) -> FastAPI:

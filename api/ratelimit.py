@@ -1,12 +1,15 @@
 """Rate limits: a token bucket per API key (per client address for anonymous requests).
 
 Over the limit a request gets ``429 Too Many Requests`` with ``Retry-After`` (whole
-seconds until a token is back), answered before the application sees it. The buckets live
-in each server process, so with ``N`` workers a client may get up to ``N`` times the rate.
+seconds until a token is back), answered before the application sees it. With several
+server workers the buckets live in one memory-mapped file they all share
+(:class:`SharedRateLimiter`, set up by ``twin serve``), so the limit holds for the service
+as a whole, not per worker.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -14,9 +17,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
-__all__ = ["TokenBucket", "RateLimiter", "RateLimit"]
+import numpy as np
+
+__all__ = ["TokenBucket", "RateLimiter", "SharedRateLimiter", "RateLimit"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -93,6 +99,85 @@ class RateLimiter:
             return bucket.take(now)
 
 
+_SLOT = np.dtype([("key", "<u8"), ("tokens", "<f8"), ("stamp", "<f8")])
+_PROBES = 8
+
+
+class SharedRateLimiter:
+    """Token buckets in a memory-mapped file shared by the processes of one service.
+
+    The file is a fixed table of ``slots`` buckets (24 bytes each) addressed by a hash of the
+    client identity with linear probing; when the probed slots are all taken, the least
+    recently used of them is given to the new client. Each take holds an ``flock`` on the
+    file (and a thread lock), so concurrent workers never lose an update. The clock must be
+    system-wide monotonic (``time.monotonic`` on Linux is).
+
+    Parameters
+    ----------
+    rate : float
+        Requests per second per client.
+    burst : int
+        Requests a client may make at once.
+    path : Path
+        The shared file, created (zeroed) when missing or of the wrong size.
+    slots : int
+        Buckets in the table.
+    clock : callable
+        Monotonic clock.
+    """
+
+    def __init__(self, rate: float, burst: int, path: Path, *, slots: int = 8192,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("a rate limit needs rate > 0")
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.clock = clock
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        size = slots * _SLOT.itemsize
+        with self.path.open("a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            if self.path.stat().st_size != size:
+                fh.truncate(size)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        self._file = self.path.open("r+b")
+        self._table = np.memmap(self._file, dtype=_SLOT, mode="r+", shape=(slots,))
+
+    def _slot(self, key: int) -> int:
+        table = self._table
+        start = key % len(table)
+        probe = [(start + i) % len(table) for i in range(_PROBES)]
+        for i in probe:
+            if table["key"][i] == key:
+                return i
+        for i in probe:
+            if table["key"][i] == 0:
+                break
+        else:
+            i = min(probe, key=lambda j: table["stamp"][j])
+        table[i] = (key, self.burst, self.clock())
+        return i
+
+    def wait_time(self, client: str) -> float:
+        """Take a token for ``client``: 0.0 when allowed, else seconds to wait."""
+        key = int.from_bytes(hashlib.blake2b(client.encode(), digest_size=8).digest(), "little")
+        key = key or 1  # 0 marks a free slot
+        with self._lock:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            try:
+                now = self.clock()
+                i = self._slot(key)
+                bucket = TokenBucket(self.rate, self.burst, now)
+                bucket.tokens, bucket.stamp = float(self._table["tokens"][i]), float(
+                    self._table["stamp"][i])
+                wait = bucket.take(now)
+                self._table["tokens"][i], self._table["stamp"][i] = bucket.tokens, bucket.stamp
+                return wait
+            finally:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+
+
 def client_identity(scope: Scope, api_keys: Mapping[str, str]) -> str:
     """``key:<hash>`` for a known API key, else ``ip:<address>`` (keys are never kept)."""
     for name, value in scope.get("headers", []):
@@ -112,7 +197,7 @@ class RateLimit:
     ----------
     app : ASGI app
         The wrapped application.
-    limiter : RateLimiter
+    limiter : RateLimiter or SharedRateLimiter
         The buckets.
     api_keys : mapping
         Known keys; each has its own bucket, other requests share their address's bucket.
@@ -120,7 +205,7 @@ class RateLimit:
         Paths never limited (health checks).
     """
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, api_keys: Mapping[str, str],
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter | SharedRateLimiter, api_keys: Mapping[str, str],
                  exempt: tuple[str, ...] = ("/health",)) -> None:
         self.app = app
         self.limiter = limiter

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -114,11 +118,31 @@ def serve(
     """
     import uvicorn
 
-    _check_city(Settings())
-    uvicorn.run("api:create_app", factory=True, host=host, port=port, workers=workers,
-                timeout_keep_alive=keep_alive, limit_concurrency=limit_concurrency,
-                backlog=backlog, timeout_graceful_shutdown=graceful_timeout,
-                access_log=access_log, log_level="info")
+    settings = Settings()
+    _check_city(settings)
+    with _shared_rate_state(settings, workers):
+        uvicorn.run("api:create_app", factory=True, host=host, port=port, workers=workers,
+                    timeout_keep_alive=keep_alive, limit_concurrency=limit_concurrency,
+                    backlog=backlog, timeout_graceful_shutdown=graceful_timeout,
+                    access_log=access_log, log_level="info")
+
+
+@contextmanager
+def _shared_rate_state(settings: Settings, workers: int) -> Iterator[None]:
+    """With several workers and a rate limit, one bucket file for all of them (in
+    ``/dev/shm`` when there is one), named in ``TWIN_RATE_STATE`` for the workers."""
+    if workers < 2 or settings.rate_limit <= 0 or settings.rate_state is not None:
+        yield
+        return
+    shm = Path("/dev/shm")
+    fd, name = tempfile.mkstemp(prefix="citytwin-rate-", dir=shm if shm.is_dir() else None)
+    os.close(fd)
+    os.environ["TWIN_RATE_STATE"] = name
+    try:
+        yield
+    finally:
+        os.environ.pop("TWIN_RATE_STATE", None)
+        Path(name).unlink(missing_ok=True)
 
 
 def _check_city(settings: Settings) -> None:

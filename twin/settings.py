@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         Requests a client may send at once before the rate applies (0: twice the rate).
     request_timeout : float
         Seconds a request may take before it is answered 503; 0 turns the budget off.
+    rate_state : Path, optional
+        File holding the rate-limit buckets shared by the worker processes (``twin serve
+        --workers N`` sets one up); without it each process keeps its own buckets.
     """
 
     model_config = SettingsConfigDict(env_prefix="TWIN_", env_file=".env", extra="ignore")
@@ -68,6 +71,7 @@ class Settings(BaseSettings):
     rate_limit: float = Field(0.0, ge=0)
     rate_burst: int = Field(0, ge=0)
     request_timeout: float = Field(60.0, ge=0)
+    rate_state: Path | None = None
 
     @field_validator("cors_origins")
     @classmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from pathlib import Path
 
 import pytest
 from fastapi import Depends
@@ -10,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.auth import require_editor
-from api.ratelimit import RateLimiter, TokenBucket
+from api.ratelimit import RateLimiter, SharedRateLimiter, TokenBucket
 from twin import City, Settings
 
 KEYS = {"k-edit": "editor", "k-read": "reader"}
@@ -42,6 +44,55 @@ def test_limiter_keeps_clients_apart_and_bounded() -> None:
     assert limiter.wait_time("a") == 0
     clock.now += 1.0
     assert limiter.wait_time("b") == 0
+
+
+def _take_many(path: str, client: str, n: int, out: multiprocessing.Queue) -> None:
+    limiter = SharedRateLimiter(0.001, 10, Path(path))
+    out.put(sum(limiter.wait_time(client) == 0 for _ in range(n)))
+
+
+def test_shared_limiter_holds_across_worker_processes(tmp_path: Path) -> None:
+    """Four processes hammer one client's bucket: together they get the burst, not 4x it."""
+    path = tmp_path / "rate"
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_take_many, args=(str(path), "key:abc", 25, out))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    granted = [out.get(timeout=5) for _ in procs]
+    assert sum(granted) == 10, granted
+    # another client still has its own full bucket in the same file
+    assert SharedRateLimiter(0.001, 10, path).wait_time("key:other") == 0
+
+
+def test_shared_limiter_gives_the_least_recent_slot_to_a_new_client(tmp_path: Path) -> None:
+    clock = FakeClock()
+    limiter = SharedRateLimiter(1.0, 1, tmp_path / "rate", slots=8, clock=clock)
+    for i in range(8):
+        clock.now += 1
+        assert limiter.wait_time(f"c{i}") == 0
+    clock.now += 0.1
+    assert limiter.wait_time("c7") > 0  # still limited: its slot is kept
+    assert limiter.wait_time("new") == 0  # takes the slot of c0, the least recent
+    assert limiter.wait_time("c7") > 0
+
+
+def test_twin_serve_shares_the_buckets_between_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from twin.cli import _shared_rate_state
+
+    monkeypatch.delenv("TWIN_RATE_STATE", raising=False)
+    with _shared_rate_state(Settings(rate_limit=5.0), workers=2):
+        settings = Settings()  # what each worker reads
+        assert settings.rate_state is not None and settings.rate_state.is_file()
+        app = create_app(Settings(rate_limit=5.0, rate_state=settings.rate_state))
+        limiters = [m.kwargs["limiter"] for m in app.user_middleware if "limiter" in m.kwargs]
+        assert isinstance(limiters[0], SharedRateLimiter)
+    assert not settings.rate_state.exists()
+    with _shared_rate_state(Settings(rate_limit=5.0), workers=1):
+        assert Settings().rate_state is None
 
 
 def test_429_with_retry_after_per_key(city: City) -> None:

@@ -9,12 +9,14 @@ mix at fixed arrival rates for a bounded time:
 * ``geocode``   messy addresses from ``benchmarks/data/address_eval.csv``
 * ``emergency`` ``POST /routes/emergency`` from a fire station to a random road node
 * ``features``  ``GET /layers/pois/features?bbox=`` over small random boxes
-* ``edit``      a trickle of authenticated edits: create a POI, then rename it at its version
+* ``edit``      a trickle of authenticated edits: create a POI, then rename it at its
+                version; or create a standard address, then edit it at its version
 
 Latency is measured from each request's scheduled send time (no coordinated omission).
 Every request whose answer is not the expected 2xx/304 counts as an error. At the end,
-every accepted edit must be in ``/layers/pois/changes`` and in the final features (zero
-lost edits). Prints a Markdown table per endpoint: requests/s, p50, p99, errors.
+every accepted edit must be in ``/layers/pois/changes`` and in the final features, and
+every accepted address in its record at its last version (zero lost edits). Prints a
+Markdown table per endpoint: requests/s, p50, p99, errors.
 
     .venv/bin/python benchmarks/load_mix.py --seconds 20 --scale 1
 """
@@ -66,9 +68,11 @@ class Stats:
 
 @dataclass
 class Edits:
-    """Accepted edits: (fid, feature_version, name) in acceptance order."""
+    """Accepted edits in acceptance order: POIs as (fid, feature_version, name), standard
+    addresses as (code, version, names)."""
 
     accepted: list[tuple[str, int, str]] = field(default_factory=list)
+    addresses: list[tuple[str, int, str]] = field(default_factory=list)
 
 
 def core_tiles() -> list[tuple[int, int, int]]:
@@ -156,7 +160,27 @@ class Mix:
                                      params={"bbox": f"{x},{y},{x + w},{y + h}", "limit": 100})
 
     async def edit(self) -> Answer:
+        """Every other edit a POI (create, rename), else a standard address (create, edit)."""
         self.serial += 1
+        return await (self.poi_edit() if self.serial % 2 else self.address_edit())
+
+    async def address_edit(self) -> Answer:
+        headers = {"X-API-Key": EDIT_KEY}
+        created = await self.client.post("/addresses", headers=headers, json={
+            "road": "南京东路", "number": 20_000 + self.serial,
+            "lon": self.rng.uniform(121.472, 121.486), "lat": 31.2365})
+        if created.status != 201:
+            return created
+        code = created.json()["code"]
+        self.edits.addresses.append((code, 1, ""))
+        names = f"负载测试{self.serial}"
+        edited = await self.client.patch(f"/addresses/{code}", headers=headers,
+                                         json={"version": 1, "names": names})
+        if edited.status == 200:
+            self.edits.addresses.append((code, 2, names))
+        return edited
+
+    async def poi_edit(self) -> Answer:
         name = f"负载测试店{self.serial}"
         lon = self.rng.uniform(CORE[0], CORE[2])
         lat = self.rng.uniform(CORE[1], CORE[3])
@@ -229,7 +253,14 @@ async def verify_edits(client: Client, edits: Edits) -> tuple[int, int]:
         props = feature.get("properties", {})
         if props.get("_version") != version or props.get("name") != name:
             lost += 1
-    return len(edits.accepted), lost
+    latest: dict[str, tuple[int, str]] = {}
+    for code, version, names in edits.addresses:
+        latest[code] = (version, names)
+    for code, (version, names) in latest.items():  # codes are unique: one entry per code
+        record = (await client.get(f"/addresses/{code}")).json()
+        if record.get("version") != version or (record.get("names") or "") != names:
+            lost += 1
+    return len(edits.accepted) + len(edits.addresses), lost
 
 
 async def routable_nodes(client: Client, station: str, rng: random.Random,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,12 +128,33 @@ def _value_field(v: object) -> bytes:
     return _length_delimited(_LAYER_VALUES, message)
 
 
-def _memo_value_field(v: object, memo: dict[tuple, bytes]) -> bytes:
-    key = (type(v), v)  # the type keeps 1, 1.0 and True apart
-    field = memo.get(key)
-    if field is None:
-        field = memo[key] = _value_field(v)
-    return field
+def _value_fields(uniques: pd.Index | np.ndarray) -> np.ndarray:
+    """Serialized ``values`` fields of distinct values (an object array of bytes)."""
+    out = np.empty(len(uniques), dtype=object)
+    out[:] = [_value_field(u.item() if hasattr(u, "item") else u) for u in uniques]
+    return out
+
+
+def _column_fields(name: str, uniques: pd.Index, memo: dict[str, tuple[Any, pd.Index, np.ndarray]]
+                   ) -> np.ndarray:
+    """Fields of one column's distinct values, reusing those the memo has for the column.
+
+    Lookups go by the column's dtype too, so a column whose type changed (or an object
+    column, where 1, 1.0 and True would compare equal) is serialized afresh.
+    """
+    cached = memo.get(name)
+    if cached is not None and cached[0] == uniques.dtype and uniques.dtype != object:
+        _, known, known_fields = cached
+        pos = known.get_indexer(uniques)
+        fields = np.empty(len(uniques), dtype=object)
+        hit = pos >= 0
+        fields[hit] = known_fields[pos[hit]]
+        if not hit.all():
+            fields[~hit] = _value_fields(uniques[~hit])
+    else:
+        fields = _value_fields(uniques)
+    memo[name] = (uniques.dtype, uniques, fields)
+    return fields
 
 
 @dataclass
@@ -146,7 +168,8 @@ class AttributeTable:
     tag_lengths: np.ndarray
 
     @classmethod
-    def from_frame(cls, props: pd.DataFrame, memo: dict[tuple, bytes] | None = None
+    def from_frame(cls, props: pd.DataFrame,
+                   memo: dict[str, tuple[Any, pd.Index, np.ndarray]] | None = None
                    ) -> AttributeTable:
         """Table the non-null attribute values of every feature.
 
@@ -155,12 +178,13 @@ class AttributeTable:
         props : pandas.DataFrame
             One row per feature, one column per attribute.
         memo : dict, optional
-            Serialized values by ``(type, value)``, read and filled: passing the memo of a
+            Serialized distinct values per column, read and updated: passing the memo of a
             layer's previous version makes re-tabling after a small edit cheap.
         """
         memo = {} if memo is None else memo
         keys = [str(c) for c in props.columns]
-        values: list[bytes] = []
+        parts: list[np.ndarray] = []
+        n_values = 0
         codes = np.full((len(props), len(keys)), -1, dtype=np.int64)
         for k, col in enumerate(props.columns):
             series = props[col]
@@ -168,16 +192,15 @@ class AttributeTable:
             if not notna.any():
                 continue
             ids, uniques = pd.factorize(series[notna], sort=False)
-            codes[notna, k] = ids + len(values)
-            values.extend(_memo_value_field(u.item() if hasattr(u, "item") else u, memo)
-                          for u in uniques)
+            codes[notna, k] = ids + n_values
+            parts.append(_column_fields(keys[k], pd.Index(uniques), memo))
+            n_values += len(uniques)
         present = codes >= 0
         key_idx = np.broadcast_to(np.arange(len(keys)), codes.shape)
         tags = np.column_stack([key_idx[present], codes[present]]).ravel()
         lengths = 2 * present.sum(axis=1)
         key_fields = b"".join(_length_delimited(_LAYER_KEYS, k.encode()) for k in keys)
-        value_fields = np.empty(len(values), dtype=object)
-        value_fields[:] = values
+        value_fields = np.concatenate(parts) if parts else np.empty(0, dtype=object)
         return cls(key_fields, value_fields, tags.astype(np.uint64), np.cumsum(lengths) - lengths,
                    lengths)
 

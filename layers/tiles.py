@@ -89,7 +89,7 @@ class ProjectedLayer:
     table: AttributeTable
     mvt_ids: np.ndarray
     kinds: np.ndarray  # shapely geometry type ids
-    value_memo: dict[tuple, bytes]  # serialized attribute values, reused by the next version
+    value_memo: dict  # serialized attribute values per column, reused by the next version
 
     @classmethod
     def from_gdf(cls, name: str, gdf: gpd.GeoDataFrame, version: int, *,
@@ -115,7 +115,10 @@ class ProjectedLayer:
             props.insert(0, "id", gdf.index.to_numpy())
         props = props.reset_index(drop=True)
         fids = gdf.index.to_numpy()
-        mvt_ids = np.array([_feature_id(_clean(f)) for f in fids], dtype=np.uint64)
+        if fids.dtype.kind in "iu" and (len(fids) == 0 or fids.min() >= 0):
+            mvt_ids = fids.astype(np.uint64)  # what _feature_id gives each of them
+        else:
+            mvt_ids = np.array([_feature_id(_clean(f)) for f in fids], dtype=np.uint64)
         memo = previous.value_memo if previous is not None else {}
         return cls(name, version, geoms, fids, props, shapely.STRtree(geoms),
                    AttributeTable.from_frame(props, memo), mvt_ids, shapely.get_type_id(geoms),

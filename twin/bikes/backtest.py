@@ -1,8 +1,9 @@
 """The two backtests of 精准投放率.
 
-* **held-out days**: quotas fitted on the first days of trips (need quantile on a factor-1
-  scale, :mod:`twin.bikes.model`) are scaled by each later day's forecast factor and
-  compared with that day's realised need. Nothing of a held-out day is used but its
+* **held-out days**: quotas fitted on the first days of trips (the factor-1 pick-up rate
+  and the day-shock spread, :mod:`twin.bikes.forecast`) are set for each later day from
+  its forecast factor (the quota most likely to be within tolerance of that day's need)
+  and compared with that day's realised need. Nothing of a held-out day is used but its
   date type and weather forecast. Reported per day (strict: one day's realised need,
   Poisson noise included) and for the held-out period as a whole
   (:func:`held_out_period`: the factor-1 quota against the mean factor-1 need of the
@@ -28,7 +29,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from twin.bikes.model import TURNOVER, base_need, precise_rate, quotas
+from twin.bikes.forecast import day_quota, pickup_rate, shock_sd
+from twin.bikes.model import TURNOVER, base_need, need_from_pickups, precise_rate, quotas
 
 __all__ = ["TEST_SHARE", "GRID_FEATURES", "CENTRE", "held_out_days", "held_out_period",
            "held_out_grid"]
@@ -41,16 +43,16 @@ GRID_FEATURES = ["road_length", "bicycle_lane_length", "residential_area", "comm
 CENTRE = (121.4737, 31.2304)
 
 
-def held_out_days(needs: np.ndarray, days: pd.DataFrame, fit_days: int, capacity: np.ndarray,
+def held_out_days(pickups: np.ndarray, days: pd.DataFrame, fit_days: int, capacity: np.ndarray,
                   fleet: int | None) -> pd.DataFrame:
     """Precise rate on each day after the first ``fit_days``.
 
     Parameters
     ----------
-    needs : numpy.ndarray
-        ``(n_days, n_cells)`` realised needs.
+    pickups : numpy.ndarray
+        ``(n_days, n_cells)`` realised pick-ups (need = ``ceil(pick-ups / TURNOVER)``).
     days : pandas.DataFrame
-        ``date``, ``weekend``, ``rain``, ``factor`` per day (aligned with ``needs``).
+        ``date``, ``weekend``, ``rain``, ``factor`` per day (aligned with ``pickups``).
     fit_days : int
         Days used to fit.
     capacity : numpy.ndarray
@@ -62,26 +64,36 @@ def held_out_days(needs: np.ndarray, days: pd.DataFrame, fit_days: int, capacity
     -------
     pandas.DataFrame
         One row per held-out day: ``date``, ``weekend``, ``rain``, ``factor``,
-        ``precise_rate``, ``below_need_share`` (active cells whose quota < need).
+        ``precise_rate`` (the deployed, hit-maximising quota of
+        :mod:`twin.bikes.forecast`), ``mean_rule_rate`` (the reference rule
+        round(mean need ÷ factor × factor), :func:`twin.bikes.model.quotas`),
+        ``below_need_share`` (active cells whose quota < need).
     """
+    needs = need_from_pickups(pickups)
     factors = days["factor"].to_numpy(float)
-    base = base_need(needs[:fit_days], factors[:fit_days])
+    fit = slice(0, fit_days)
+    rate, sd = pickup_rate(pickups[fit], factors[fit]), shock_sd(pickups[fit], factors[fit])
+    base = base_need(needs[fit], factors[fit])
     rows = []
     for d in range(fit_days, len(needs)):
-        quota = quotas(base, factors[d], capacity, fleet=fleet)
+        quota = day_quota(rate, factors[d], capacity, sd=sd, fleet=fleet)
         active = (needs[d] > 0) | (quota > 0)
         rows.append({**days.iloc[d][["date", "weekend", "rain", "factor"]].to_dict(),
                      "precise_rate": precise_rate(quota, needs[d]),
+                     "mean_rule_rate": precise_rate(quotas(base, factors[d], capacity, fleet=fleet),
+                                                    needs[d]),
                      "below_need_share": float((quota < needs[d])[active].mean())})
     return pd.DataFrame(rows)
 
 
-def held_out_period(needs: np.ndarray, factors: np.ndarray, fit_days: int, capacity: np.ndarray,
+def held_out_period(pickups: np.ndarray, factors: np.ndarray, fit_days: int, capacity: np.ndarray,
                     fleet: int | None) -> float:
     """Precise rate of the factor-1 quota against the held-out days' mean factor-1 need."""
     factors = np.asarray(factors, float)
-    quota = quotas(base_need(needs[:fit_days], factors[:fit_days]), 1.0, capacity, fleet=fleet)
-    return precise_rate(quota, base_need(needs[fit_days:], factors[fit_days:]))
+    fit = slice(0, fit_days)
+    quota = day_quota(pickup_rate(pickups[fit], factors[fit]), 1.0, capacity,
+                      sd=shock_sd(pickups[fit], factors[fit]), fleet=fleet)
+    return precise_rate(quota, base_need(need_from_pickups(pickups[fit_days:]), factors[fit_days:]))
 
 
 def _features(grid: gpd.GeoDataFrame) -> np.ndarray:

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["TURNOVER", "TOLERANCE", "MIN_TOLERANCE", "Flows", "hourly_flows",
-           "daily_needs", "peak_deficit", "base_need", "quotas", "precise_rate"]
+           "need_from_pickups", "daily_needs", "peak_deficit", "base_need", "cap_quota",
+           "quotas", "within_tolerance", "precise_rate"]
 
 TURNOVER = 4.0
 TOLERANCE = 0.2
@@ -82,9 +83,14 @@ def hourly_flows(trips: pd.DataFrame, cell_ids: np.ndarray) -> Flows:
                  count(trips["end_cell"], trips["end_hour"]))
 
 
+def need_from_pickups(pickups: np.ndarray) -> np.ndarray:
+    """Need from a day's pick-ups: ``ceil(pick-ups / TURNOVER)`` (the turnover rule)."""
+    return np.ceil(np.asarray(pickups, float) / TURNOVER)
+
+
 def daily_needs(flows: Flows) -> np.ndarray:
     """Need per (day, cell), see the module docstring."""
-    return np.ceil(flows.pickups.sum(axis=1) / TURNOVER)
+    return need_from_pickups(flows.pickups.sum(axis=1))
 
 
 def peak_deficit(pickups: np.ndarray, dropoffs: np.ndarray) -> np.ndarray:
@@ -97,17 +103,31 @@ def base_need(needs: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return np.mean(needs / np.asarray(factors, float)[:, None], axis=0)
 
 
-def quotas(base: np.ndarray, factor: float, capacity: np.ndarray, *,
-           fleet: int | None = None) -> np.ndarray:
-    """Quota per cell for a day of ``factor`` (see the module docstring)."""
-    quota = np.minimum(np.round(base * factor), np.floor(capacity))
+def cap_quota(quota: np.ndarray, capacity: np.ndarray, *, fleet: int | None = None) -> np.ndarray:
+    """Cap quotas by parking capacity, then scale down to the citywide fleet."""
+    quota = np.minimum(quota, np.floor(capacity))
     if fleet is not None and quota.sum() > fleet:
         quota = np.floor(quota * fleet / quota.sum())
     return quota
 
 
-def precise_rate(quota: np.ndarray, need: np.ndarray) -> float:
+def quotas(base: np.ndarray, factor: float, capacity: np.ndarray, *,
+           fleet: int | None = None) -> np.ndarray:
+    """Mean-rule quota per cell for a day of ``factor``: round(base need × factor), capped.
+
+    The service deploys the hit-maximising quota of :mod:`twin.bikes.forecast` instead;
+    this rule is the simple reference (and the one the aggregation benchmark times).
+    """
+    return cap_quota(np.round(base * factor), capacity, fleet=fleet)
+
+
+def within_tolerance(quota: np.ndarray, need: np.ndarray, tolerance: float = TOLERANCE) -> np.ndarray:
+    """Whether each quota is within ``max(tolerance × need, MIN_TOLERANCE)`` of the need."""
+    return np.abs(quota - need) <= np.maximum(tolerance * need, MIN_TOLERANCE)
+
+
+def precise_rate(quota: np.ndarray, need: np.ndarray, tolerance: float = TOLERANCE) -> float:
     """Share of active cells whose quota is within tolerance of the need (module docstring)."""
     active = (need > 0) | (quota > 0)
-    ok = np.abs(quota - need) <= np.maximum(TOLERANCE * need, MIN_TOLERANCE)
+    ok = within_tolerance(quota, need, tolerance)
     return float(ok[active].mean()) if active.any() else 1.0

@@ -15,7 +15,8 @@ from twin.bikes.backtest import held_out_days, held_out_grid, held_out_period
 from twin.bikes.calendar import WEEKEND_VOLUME, day_table
 from twin.bikes.demand import cell_polygon, check_res, disaggregate
 from twin.bikes.errors import InvalidHour, InvalidPeriod, InvalidTrips
-from twin.bikes.model import TURNOVER, Flows, base_need, daily_needs, hourly_flows, quotas
+from twin.bikes.forecast import day_quota, pickup_rate, shock_sd
+from twin.bikes.model import TURNOVER, Flows, daily_needs, hourly_flows
 from twin.bikes.parking import (
     BAY_SHARE,
     fence_capacity,
@@ -48,7 +49,8 @@ class _Model:
     days: pd.DataFrame  # date, weekend, rain, factor per day of the flows
     flows: Flows
     needs: np.ndarray  # (n_days, n_cells)
-    base: np.ndarray  # need on a factor-1 day
+    rate: np.ndarray  # expected pick-ups on a factor-1 day (fitting days)
+    shock_sd: float  # log sd of the unforecast day volume (fitting days)
     quota: np.ndarray  # quota on a dry weekday
     capacity: np.ndarray
     inflow: np.ndarray
@@ -137,11 +139,18 @@ class BikeService:
         fit = slice(0, o["fit_days"])
         factors = days["factor"].to_numpy(float)
         capacity = parking_capacity(cells)
-        base = base_need(needs[fit], factors[fit])
-        quota = quotas(base, 1.0, capacity, fleet=o["fleet"])
+        pickups = flows.pickups[fit].sum(axis=1)
+        rate, sd = pickup_rate(pickups, factors[fit]), shock_sd(pickups, factors[fit])
+        quota = day_quota(rate, 1.0, capacity, sd=sd, fleet=o["fleet"])
         inflow = peak_inflow(flows.select(fit), factors[fit])
         hourly, hourly_drop = flows.select(fit).mean_hourly()
-        return _Model(cells, days, flows, needs, base, quota, capacity, inflow, hourly, hourly_drop)
+        return _Model(cells, days, flows, needs, rate, sd, quota, capacity, inflow, hourly,
+                      hourly_drop)
+
+    def day_quota(self, factor: float, *, res: int = 9) -> np.ndarray:
+        """Quota per cell (aligned with ``model(res).cells``) for a day of forecast ``factor``."""
+        m = self.model(res)
+        return day_quota(m.rate, factor, m.capacity, sd=m.shock_sd, fleet=self.options["fleet"])
 
     # -- outputs -------------------------------------------------------------------------
     def quotas(self, *, res: int = 9, hour: int | None = None) -> gpd.GeoDataFrame:
@@ -233,8 +242,9 @@ class BikeService:
     def _compute_metrics(self, res: int) -> dict[str, Any]:
         m = self.model(res)
         o = self.options
-        days = held_out_days(m.needs, m.days, o["fit_days"], m.capacity, o["fleet"])
-        period = held_out_period(m.needs, m.days["factor"].to_numpy(), o["fit_days"], m.capacity,
+        pickups = m.flows.pickups.sum(axis=1)
+        days = held_out_days(pickups, m.days, o["fit_days"], m.capacity, o["fleet"])
+        period = held_out_period(pickups, m.days["factor"].to_numpy(), o["fit_days"], m.capacity,
                                  o["fleet"])
         grid = held_out_grid(self.grid, o["trips_per_day"], seed=o["seed"])
         parking = self._parking(m, res)
@@ -245,8 +255,11 @@ class BikeService:
             "precise_deployment_rate": round(rate, 4),
             "precise_deployment_rate_days": [
                 {"date": str(r.date.date()), "weekend": bool(r.weekend), "rain": bool(r.rain),
-                 "precise_rate": round(r.precise_rate, 4), "below_need_share": round(r.below_need_share, 4)}
+                 "precise_rate": round(r.precise_rate, 4),
+                 "mean_rule_rate": round(r.mean_rule_rate, 4),
+                 "below_need_share": round(r.below_need_share, 4)}
                 for r in days.itertuples()],
+            "precise_deployment_rate_mean_rule": round(float(days["mean_rule_rate"].mean()), 4),
             "precise_deployment_rate_period": round(period, 4),
             "precise_deployment_rate_grid_holdout": grid["precise_rate"],
             "grid_holdout": grid,
@@ -272,7 +285,7 @@ class BikeService:
         rates: dict[str, list[float]] = {"without": [], "with": [], "quotas_only": [],
                                          "fences_only": []}
         for d in range(o["fit_days"], len(m.days)):
-            quota = quotas(m.base, float(m.days["factor"].iat[d]), m.capacity, fleet=o["fleet"])
+            quota = self.day_quota(float(m.days["factor"].iat[d]), res=res)
             even = np.full(len(quota), o["fleet"] / len(quota))
             pick, drop = m.flows.pickups[d], m.flows.dropoffs[d]
             for name, start, places, ring_ in (("without", even, bays, None),
@@ -282,7 +295,7 @@ class BikeService:
                 rates[name].append(simulate_parking(pick, drop, start, places, neighbours=ring_,
                                                     counted=counted))
         mean = {k: round(float(np.mean(v)), 4) for k, v in rates.items()}
-        deployed = np.mean([quotas(m.base, float(f), m.capacity, fleet=o["fleet"]).sum()
+        deployed = np.mean([self.day_quota(float(f), res=res).sum()
                             for f in m.days["factor"].iloc[o["fit_days"]:]])
         a, b = mean["without"], mean["with"]
         return {"disorderly_parking_rate_without": a, "disorderly_parking_rate_with": b,

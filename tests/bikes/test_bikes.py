@@ -155,7 +155,7 @@ def test_a_trip_file_goes_through_the_same_pipeline(city: City) -> None:
     demand = cells["starts"] + 0.1
     raw = generate_trips(cells.assign(start_weight=demand, end_weight=demand), 6, trips_per_day=3000,
                          seed=2)[MOBIKE_COLUMNS]
-    bikes = BikeService(*layers, trips=raw, fit_days=4)
+    bikes = BikeService(*layers, trips=raw, fit_days=4, grid_splits=1)
     m = bikes.metrics(res=8)
     assert len(m["precise_deployment_rate_days"]) == 2 and 0 <= m["precise_deployment_rate"] <= 1
     assert bikes.quotas(res=8)["quota"].sum() > 0

@@ -11,14 +11,20 @@ Definitions (an operator's, every constant below is an explicit choice):
   :func:`peak_deficit`) is not part of the standing stock: it is the job of the
   rebalancing plan (:mod:`twin.bikes.rebalance`), and the difference of two large counts
   varies too much from day to day to be a deployment target.
-* **quota** of a cell for a day = round(mean over the fitting days of need ÷ day factor,
-  × the day's factor) (weekday/weekend × weather forecast, see :mod:`twin.bikes.calendar`),
-  capped by the cell's parking capacity (:func:`twin.bikes.parking.parking_capacity`) and
-  scaled down proportionally when the total exceeds the citywide fleet. Dividing by the
-  day factor puts days of different type and weather on one scale. The central estimate
-  is the target that the symmetric ±20 % band rewards (an upper quantile would bias every
-  cell upwards); a shortfall is not a stock-out, since the turnover rule already leaves
-  most bikes idle most of the day (the backtest reports the share of cells below need).
+* **quota** (deployed supply) of a cell for a day: the integer most likely to be within
+  tolerance of that day's need under the forecast from the fitting days
+  (:func:`twin.bikes.forecast.day_quota`: Poisson pick-ups around the cell's factor-1 rate
+  × the day's factor, weekday/weekend × weather forecast, see
+  :mod:`twin.bikes.calendar`), capped by the cell's parking capacity
+  (:func:`twin.bikes.parking.parking_capacity`) and scaled down proportionally when the
+  total exceeds the citywide fleet (:func:`cap_quota`). The ±20 % band is symmetric in
+  need, not in quota (a quota q accepts needs from q/1.2 to q/0.8), and a realised need
+  is a rounded-up Poisson count: the hit-maximising quota differs from the rounded mean.
+  An upper quantile (the asymmetric cost of a shortfall) would bias every cell upwards
+  and out of the band; a shortfall is not a stock-out, since the turnover rule already
+  leaves most bikes idle most of the day (the backtest reports the share of cells below
+  need). The mean rule, round(mean over the fitting days of need ÷ day factor × the
+  day's factor) (:func:`quotas`), is kept as the reference.
 * **精准投放率** (precise deployment rate): the share of active cells (need or quota > 0)
   whose quota is within the tolerance of the day's need: ±20 % of the need, but at least
   ±:data:`MIN_TOLERANCE` bike (a cell needing 2 bikes and given 3 is not an operational

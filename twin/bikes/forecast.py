@@ -23,12 +23,14 @@ of the realised need (:func:`twin.bikes.model.within_tolerance`), not as the rou
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import poisson
+from scipy.special import pdtr
 
 from twin.bikes.model import MIN_TOLERANCE, TOLERANCE, TURNOVER, cap_quota
 
-__all__ = ["pickup_rate", "shock_sd", "hit_probability", "best_quota", "day_quota"]
+__all__ = ["CANDIDATES", "pickup_rate", "shock_sd", "hit_probability", "best_quota", "day_quota"]
 
+#: Most candidate quotas tried per cell (:func:`best_quota`).
+CANDIDATES = 50
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(7)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 _EPS = 1e-9
@@ -102,7 +104,7 @@ def hit_probability(expected: np.ndarray, quota: np.ndarray, *, sd: float = 0.0)
     expected = np.asarray(expected, float)
 
     def within(lam: np.ndarray) -> np.ndarray:
-        return poisson.cdf(top, lam) - np.where(low > 0, poisson.cdf(bottom, lam), 0.0)
+        return pdtr(top, lam) - np.where(low > 0, pdtr(np.maximum(bottom, 0.0), lam), 0.0)
 
     if sd <= 0:
         return within(expected)
@@ -113,8 +115,9 @@ def hit_probability(expected: np.ndarray, quota: np.ndarray, *, sd: float = 0.0)
 def best_quota(expected: np.ndarray, *, sd: float = 0.0) -> np.ndarray:
     """The integer quota per cell with the highest :func:`hit_probability`.
 
-    Candidates run from 0.7 × to 1.15 × the expected need (± 2 bikes); ties go to the
-    smaller quota.
+    Candidates run from 0.7 × to 1.15 × the expected need (± 2 bikes), every integer up to
+    :data:`CANDIDATES` of them (an expected need of ~100 bikes), evenly spaced beyond
+    (where one bike changes the probability by little); ties go to the smaller quota.
 
     Examples
     --------
@@ -124,8 +127,10 @@ def best_quota(expected: np.ndarray, *, sd: float = 0.0) -> np.ndarray:
     expected = np.asarray(expected, float)
     mean_need = expected / TURNOVER + 0.5
     low = np.floor(0.7 * mean_need - 2).clip(min=0)
-    width = int(np.ceil(0.45 * mean_need.max(initial=0.0))) + 5
-    candidates = low[:, None] + np.arange(width)[None, :]
+    span = np.ceil(0.45 * mean_need) + 5
+    count = int(min(CANDIDATES, span.max(initial=1.0)))
+    step = np.maximum(1.0, np.ceil(span / count))
+    candidates = low[:, None] + step[:, None] * np.arange(count)[None, :]
     prob = hit_probability(expected[:, None], candidates, sd=sd)
     return candidates[np.arange(len(expected)), prob.argmax(axis=1)]
 

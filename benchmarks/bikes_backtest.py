@@ -11,8 +11,9 @@ Runs the model of the embedded city (real Mobike grid demand, synthetic trips) a
    the held-out period rate, 乱停乱放率 and bikes moved;
 2. 精准投放率 on held-out real grid cells, for each model of :mod:`twin.bikes.gridmodel`,
    at ±20 / 30 / 50 % and the median absolute error, with the ceilings of the real data;
-3. at res 9: the held-out-day rates when the quotas are fitted on more days (10, 30, 60)
-   and at other daily volumes;
+3. at res 9: the held-out-day rates (and their ceiling) when the quotas are fitted on more
+   days (10, 30, 60) and at other daily volumes (each row has its own calendar, so its own
+   held-out days);
 4. at res 9: 乱停乱放率 with / without fences and quotas for several bay shares.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bikes_backtest.py
@@ -30,7 +31,7 @@ from twin.bikes.backtest import held_out_days, held_out_period
 from twin.bikes.calendar import SHOCK_SD, WEEKEND_VOLUME
 from twin.bikes.forecast import day_quota
 from twin.bikes.model import hourly_flows, need_from_pickups, precise_rate
-from twin.bikes.service import BikeService
+from twin.bikes.service import DEFAULTS, BikeService
 from twin.bikes.trips import generate_trips, ingest_trips
 
 RESOLUTIONS = (7, 8, 9, 10)
@@ -65,8 +66,13 @@ def _expected_pickups(service: BikeService) -> dict[int, tuple[np.ndarray, np.nd
 
 
 def _ceiling(service: BikeService, res: int, expected: tuple[np.ndarray, np.ndarray]) -> float:
-    """Mean per-day rate of the quota that knows the generator's expected pick-ups."""
+    """Mean per-day rate of the quota that knows the generator's expected pick-ups.
+
+    ``expected`` is at the default volume; expected pick-ups scale with the daily volume.
+    """
     m, o = service.model(res), service.options
+    volume = o["trips_per_day"] / DEFAULTS["trips_per_day"]
+    expected = (expected[0] * volume, expected[1] * volume)
     needs = need_from_pickups(_daily_pickups(service, res))
     rates = []
     for d in range(o["fit_days"], len(m.days)):
@@ -77,8 +83,8 @@ def _ceiling(service: BikeService, res: int, expected: tuple[np.ndarray, np.ndar
     return float(np.mean(rates))
 
 
-def _resolution_table(service: BikeService) -> None:
-    expected = _expected_pickups(service)
+def _resolution_table(service: BikeService,
+                      expected: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
     print("| res | cells | mean need (bikes) | per day: deployed quota | per day: mean rule | "
           "per day: ceiling | held-out period | disorderly without | with | reduction | "
           "bikes moved am+pm |")
@@ -118,10 +124,10 @@ def _grid_table(service: BikeService) -> None:
           f"{c['poisson']:.3f} | | | | | | |")
 
 
-def _history_table(city: City) -> None:
+def _history_table(city: City, expected: tuple[np.ndarray, np.ndarray]) -> None:
     print("| res 9, 4 held-out days | trips/day | fit days | per day: deployed quota | "
-          "per day: mean rule | period rate | cells below need |")
-    print("|---|---|---|---|---|---|---|")
+          "per day: mean rule | per day: ceiling | period rate | cells below need |")
+    print("|---|---|---|---|---|---|---|---|")
     for per_day, fit in ((60_000, 10), (60_000, 30), (60_000, 60), (30_000, 10), (120_000, 10)):
         service = _service(city, trips_per_day=per_day, days=fit + 4, fit_days=fit)
         m, o = service.model(9), service.options
@@ -129,7 +135,8 @@ def _history_table(city: City) -> None:
         days = held_out_days(pickups, m.days, fit, m.capacity, o["fleet"])
         period = held_out_period(pickups, m.days["factor"].to_numpy(), fit, m.capacity, o["fleet"])
         print(f"| | {per_day:,} | {fit} | {days['precise_rate'].mean():.3f} | "
-              f"{days['mean_rule_rate'].mean():.3f} | {period:.3f} | "
+              f"{days['mean_rule_rate'].mean():.3f} | {_ceiling(service, 9, expected):.3f} | "
+              f"{period:.3f} | "
               f"{days['below_need_share'].mean():.3f} |")
 
 
@@ -148,11 +155,12 @@ def main() -> None:
     city = City.load()
     start = time.perf_counter()
     default = _service(city)
-    _resolution_table(default)
+    expected = _expected_pickups(default)
+    _resolution_table(default, expected)
     print()
     _grid_table(default)
     print()
-    _history_table(city)
+    _history_table(city, expected[9])
     print()
     _parking_table(city)
     print(f"\n({time.perf_counter() - start:.0f} s)")

@@ -108,8 +108,8 @@ def hit_probability(expected: np.ndarray, quota: np.ndarray, *, sd: float = 0.0)
 
     if sd <= 0:
         return within(expected)
-    return sum(w * within(expected * np.exp(sd * z - sd * sd / 2))
-               for z, w in zip(_NODES, _WEIGHTS, strict=True))
+    return np.sum([w * within(expected * np.exp(sd * z - sd * sd / 2))
+                   for z, w in zip(_NODES, _WEIGHTS, strict=True)], axis=0)
 
 
 def best_quota(expected: np.ndarray, *, sd: float = 0.0) -> np.ndarray:

@@ -66,7 +66,7 @@ def _centres(grid: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     return shapely.get_x(centres), shapely.get_y(centres)
 
 
-def _metres(lon: np.ndarray, lat: np.ndarray, lat0: float) -> np.ndarray:
+def _metres(lon: np.ndarray | float, lat: np.ndarray | float, lat0: float) -> np.ndarray:
     return np.column_stack([np.asarray(lon) * 111_320 * np.cos(np.radians(lat0)),
                             np.asarray(lat) * 110_540])
 
@@ -144,6 +144,8 @@ def _predict(model: str, x: np.ndarray, distances: np.ndarray, y: np.ndarray, fi
              bandwidth: float | None, ridge: float) -> np.ndarray:
     parts = [] if model == "spatial lag" else [x]
     if model != "covariates":
+        if bandwidth is None:
+            raise ValueError(f"the {model} model needs a bandwidth")
         parts.append(spatial_lag(distances, y, fit, bandwidth))
     design = _design(np.column_stack(parts), fit)
     return np.exp(np.clip(design @ poisson_fit(design[fit], y[fit], ridge=ridge), -20, 20))

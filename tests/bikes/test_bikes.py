@@ -142,6 +142,11 @@ def test_quotas_fences_rebalancing_and_metrics(city: City) -> None:
     assert m["precise_deployment_rate"] == pytest.approx(np.mean([d["precise_rate"] for d in days]),
                                                          abs=1e-3)
     assert m["disorderly_parking_rate_with"] <= m["disorderly_parking_rate_without"]
+    assert 0 <= m["precise_deployment_rate_mean_rule"] <= 1
+    grid = m["grid_holdout"]
+    assert grid["precise_rate"] == m["precise_deployment_rate_grid_holdout"]
+    assert set(grid["models"]) == {"covariates", "spatial lag", "covariates + spatial lag"}
+    assert m["goal_met_grid_holdout"] == (grid["precise_rate"] >= 0.9)
     assert m["bikes_moved_by_rebalancing"] == m["bikes_moved_am"] + m["bikes_moved_pm"] > 0
     with pytest.raises(InvalidHour):
         bikes.quotas(hour=24)
@@ -155,7 +160,7 @@ def test_a_trip_file_goes_through_the_same_pipeline(city: City) -> None:
     demand = cells["starts"] + 0.1
     raw = generate_trips(cells.assign(start_weight=demand, end_weight=demand), 6, trips_per_day=3000,
                          seed=2)[MOBIKE_COLUMNS]
-    bikes = BikeService(*layers, trips=raw, fit_days=4)
+    bikes = BikeService(*layers, trips=raw, fit_days=4, grid_splits=1)
     m = bikes.metrics(res=8)
     assert len(m["precise_deployment_rate_days"]) == 2 and 0 <= m["precise_deployment_rate"] <= 1
     assert bikes.quotas(res=8)["quota"].sum() > 0

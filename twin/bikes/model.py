@@ -11,14 +11,20 @@ Definitions (an operator's, every constant below is an explicit choice):
   :func:`peak_deficit`) is not part of the standing stock: it is the job of the
   rebalancing plan (:mod:`twin.bikes.rebalance`), and the difference of two large counts
   varies too much from day to day to be a deployment target.
-* **quota** of a cell for a day = round(mean over the fitting days of need ÷ day factor,
-  × the day's factor) (weekday/weekend × weather forecast, see :mod:`twin.bikes.calendar`),
-  capped by the cell's parking capacity (:func:`twin.bikes.parking.parking_capacity`) and
-  scaled down proportionally when the total exceeds the citywide fleet. Dividing by the
-  day factor puts days of different type and weather on one scale. The central estimate
-  is the target that the symmetric ±20 % band rewards (an upper quantile would bias every
-  cell upwards); a shortfall is not a stock-out, since the turnover rule already leaves
-  most bikes idle most of the day (the backtest reports the share of cells below need).
+* **quota** (deployed supply) of a cell for a day: the integer most likely to be within
+  tolerance of that day's need under the forecast from the fitting days
+  (:func:`twin.bikes.forecast.day_quota`: Poisson pick-ups around the cell's factor-1 rate
+  × the day's factor, weekday/weekend × weather forecast, see
+  :mod:`twin.bikes.calendar`), capped by the cell's parking capacity
+  (:func:`twin.bikes.parking.parking_capacity`) and scaled down proportionally when the
+  total exceeds the citywide fleet (:func:`cap_quota`). The ±20 % band is symmetric in
+  need, not in quota (a quota q accepts needs from q/1.2 to q/0.8), and a realised need
+  is a rounded-up Poisson count: the hit-maximising quota differs from the rounded mean.
+  An upper quantile (the asymmetric cost of a shortfall) would bias every cell upwards
+  and out of the band; a shortfall is not a stock-out, since the turnover rule already
+  leaves most bikes idle most of the day (the backtest reports the share of cells below
+  need). The mean rule, round(mean over the fitting days of need ÷ day factor × the
+  day's factor) (:func:`quotas`), is kept as the reference.
 * **精准投放率** (precise deployment rate): the share of active cells (need or quota > 0)
   whose quota is within the tolerance of the day's need: ±20 % of the need, but at least
   ±:data:`MIN_TOLERANCE` bike (a cell needing 2 bikes and given 3 is not an operational
@@ -31,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["TURNOVER", "TOLERANCE", "MIN_TOLERANCE", "Flows", "hourly_flows",
-           "daily_needs", "peak_deficit", "base_need", "quotas", "precise_rate"]
+           "need_from_pickups", "daily_needs", "peak_deficit", "base_need", "cap_quota",
+           "quotas", "within_tolerance", "precise_rate"]
 
 TURNOVER = 4.0
 TOLERANCE = 0.2
@@ -82,9 +89,14 @@ def hourly_flows(trips: pd.DataFrame, cell_ids: np.ndarray) -> Flows:
                  count(trips["end_cell"], trips["end_hour"]))
 
 
+def need_from_pickups(pickups: np.ndarray) -> np.ndarray:
+    """Need from a day's pick-ups: ``ceil(pick-ups / TURNOVER)`` (the turnover rule)."""
+    return np.ceil(np.asarray(pickups, float) / TURNOVER)
+
+
 def daily_needs(flows: Flows) -> np.ndarray:
     """Need per (day, cell), see the module docstring."""
-    return np.ceil(flows.pickups.sum(axis=1) / TURNOVER)
+    return need_from_pickups(flows.pickups.sum(axis=1))
 
 
 def peak_deficit(pickups: np.ndarray, dropoffs: np.ndarray) -> np.ndarray:
@@ -97,17 +109,31 @@ def base_need(needs: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return np.mean(needs / np.asarray(factors, float)[:, None], axis=0)
 
 
-def quotas(base: np.ndarray, factor: float, capacity: np.ndarray, *,
-           fleet: int | None = None) -> np.ndarray:
-    """Quota per cell for a day of ``factor`` (see the module docstring)."""
-    quota = np.minimum(np.round(base * factor), np.floor(capacity))
+def cap_quota(quota: np.ndarray, capacity: np.ndarray, *, fleet: int | None = None) -> np.ndarray:
+    """Cap quotas by parking capacity, then scale down to the citywide fleet."""
+    quota = np.minimum(quota, np.floor(capacity))
     if fleet is not None and quota.sum() > fleet:
         quota = np.floor(quota * fleet / quota.sum())
     return quota
 
 
-def precise_rate(quota: np.ndarray, need: np.ndarray) -> float:
+def quotas(base: np.ndarray, factor: float, capacity: np.ndarray, *,
+           fleet: int | None = None) -> np.ndarray:
+    """Mean-rule quota per cell for a day of ``factor``: round(base need × factor), capped.
+
+    The service deploys the hit-maximising quota of :mod:`twin.bikes.forecast` instead;
+    this rule is the simple reference (and the one the aggregation benchmark times).
+    """
+    return cap_quota(np.round(base * factor), capacity, fleet=fleet)
+
+
+def within_tolerance(quota: np.ndarray, need: np.ndarray, tolerance: float = TOLERANCE) -> np.ndarray:
+    """Whether each quota is within ``max(tolerance × need, MIN_TOLERANCE)`` of the need."""
+    return np.abs(quota - need) <= np.maximum(tolerance * need, MIN_TOLERANCE)
+
+
+def precise_rate(quota: np.ndarray, need: np.ndarray, tolerance: float = TOLERANCE) -> float:
     """Share of active cells whose quota is within tolerance of the need (module docstring)."""
     active = (need > 0) | (quota > 0)
-    ok = np.abs(quota - need) <= np.maximum(TOLERANCE * need, MIN_TOLERANCE)
+    ok = within_tolerance(quota, need, tolerance)
     return float(ok[active].mean()) if active.any() else 1.0

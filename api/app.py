@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -89,7 +90,11 @@ def create_app(settings: Settings | None = None, *, city: City | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.city = city if city is not None else open_city(settings)
+        if city is not None:
+            app.state.city = city
+        else:  # a server: ready when its first request needs no loading
+            app.state.city = open_city(settings)
+            await asyncio.to_thread(app.state.city.warm)
         yield
 
     app = FastAPI(

@@ -197,6 +197,12 @@ class LayerService:
                     self._projected[name] = cached
         return cached
 
+    def warm(self) -> None:
+        """Project every layer with geometry for tiling now, not at its first tile."""
+        for name, layer in self.registry.items():
+            if layer.info.bounds is not None:
+                self._projected_layer(name)
+
     def tile(self, names: Sequence[str], z: int, x: int, y: int, *,
              as_of: str | None = None) -> Tile:
         """An MVT tile of one or more layers (composite), cached by layer versions.

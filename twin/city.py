@@ -237,6 +237,14 @@ class City:
         """The school-district model (:mod:`twin.schools`)."""
         return self._service("twin.schools")
 
+    def warm(self) -> None:
+        """Open what the first requests would otherwise wait for: the address and routing
+        services and every tileable layer's projection (about a second on the embedded
+        city). Servers call it before taking traffic."""
+        for service in ("address", "routing"):
+            getattr(self, service)  # cached properties: opened once
+        self.layer_service.warm()
+
     def map(self, layers: list[str] | None = None, **kwargs: Any) -> pydeck.Deck:
         """A pydeck map of some layers (default: roads, signals, fire stations).
 

@@ -42,9 +42,13 @@ def test_unknown_path_is_404(client: TestClient) -> None:
     assert client.get("/no/such/thing").status_code == 404
 
 
-def test_app_opens_the_city_in_its_lifespan(city: City) -> None:
+def test_app_opens_and_warms_the_city_in_its_lifespan(city: City) -> None:
     with TestClient(create_app(Settings(bundle=city.bundle_dir))) as c:
-        assert c.get("/health").json()["city"] == city.name
+        opened = c.app.state.city
+        assert opened is not city and c.get("/health").json()["city"] == city.name
+        # ready before the first request: services opened, layers projected for tiling
+        assert {"address", "routing", "layer_service"} <= set(vars(opened))
+        assert {"roads", "pois"} <= set(opened.layer_service._projected)
 
 
 def test_oversized_bodies_are_413(city: City) -> None:

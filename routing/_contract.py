@@ -150,6 +150,20 @@ def _shortcuts(v, o_start, o_len, opi, opw, i_start, i_len, ipi, ipw, max_settle
 
 
 @njit(cache=True)
+def _room(out_u, out_w, out_d, need):  # noqa: ANN001, ANN202
+    """Shortcut buffers with room for ``need`` entries (new ones if too small)."""
+    if need <= out_u.shape[0]:
+        return out_u, out_w, out_d
+    return np.empty(2 * need, np.int64), np.empty(2 * need, np.int64), np.empty(2 * need)
+
+
+@njit(cache=True)
+def _priority(shortcuts, degree, deleted, level):  # noqa: ANN001, ANN202
+    """Contraction priority (lower first)."""
+    return EDGE_DIFF_W * (shortcuts - degree) + DELETED_W * deleted + LEVEL_W * level
+
+
+@njit(cache=True)
 def contract(n, tail, head, weight, sim_settled, max_settled):  # noqa: ANN001, ANN201
     """Contract every node.
 
@@ -202,10 +216,9 @@ def contract(n, tail, head, weight, sim_settled, max_settled):  # noqa: ANN001, 
     hnode = np.zeros(n, np.int32)
     hkey = np.zeros(n)
     hpos = np.full(n, -1, np.int32)
-    buf = 64
-    out_u = np.empty(buf, np.int64)
-    out_w = np.empty(buf, np.int64)
-    out_d = np.empty(buf)
+    out_u = np.empty(64, np.int64)
+    out_w = np.empty(64, np.int64)
+    out_d = np.empty(64)
 
     deleted = np.zeros(n, np.int64)
     level = np.zeros(n, np.int64)
@@ -229,29 +242,19 @@ def contract(n, tail, head, weight, sim_settled, max_settled):  # noqa: ANN001, 
     qsize = 0
 
     for v in range(n):
-        need = i_len[v] * o_len[v]
-        if need > out_u.shape[0]:
-            buf = 2 * need
-            out_u = np.empty(buf, np.int64)
-            out_w = np.empty(buf, np.int64)
-            out_d = np.empty(buf)
+        out_u, out_w, out_d = _room(out_u, out_w, out_d, i_len[v] * o_len[v])
         s = _shortcuts(v, o_start, o_len, opi, opw, i_start, i_len, ipi, ipw, sim_settled,
                        dist, touched, hnode, hkey, hpos, out_u, out_w, out_d)
-        prio = EDGE_DIFF_W * (s - i_len[v] - o_len[v])
+        prio = _priority(s, i_len[v] + o_len[v], deleted[v], level[v])
         qsize = heap_update(qnode, qkey, qpos, qsize, v, prio)
 
     next_rank = 0
     while qsize > 0:
         v, _, qsize = heap_pop(qnode, qkey, qpos, qsize)
-        need = i_len[v] * o_len[v]
-        if need > out_u.shape[0]:
-            buf = 2 * need
-            out_u = np.empty(buf, np.int64)
-            out_w = np.empty(buf, np.int64)
-            out_d = np.empty(buf)
+        out_u, out_w, out_d = _room(out_u, out_w, out_d, i_len[v] * o_len[v])
         s = _shortcuts(v, o_start, o_len, opi, opw, i_start, i_len, ipi, ipw, sim_settled,
                        dist, touched, hnode, hkey, hpos, out_u, out_w, out_d)
-        prio = EDGE_DIFF_W * (s - i_len[v] - o_len[v]) + DELETED_W * deleted[v] + LEVEL_W * level[v]
+        prio = _priority(s, i_len[v] + o_len[v], deleted[v], level[v])
         if qsize > 0 and prio > qkey[0]:
             qsize = heap_update(qnode, qkey, qpos, qsize, v, prio)
             continue
@@ -316,16 +319,11 @@ def contract(n, tail, head, weight, sim_settled, max_settled):  # noqa: ANN001, 
                 deleted[x] += 1
                 level[x] = max(level[x], level[v] + 1)
                 if qpos[x] >= 0:
-                    need = i_len[x] * o_len[x]
-                    if need > out_u.shape[0]:
-                        buf = 2 * need
-                        out_u = np.empty(buf, np.int64)
-                        out_w = np.empty(buf, np.int64)
-                        out_d = np.empty(buf)
+                    out_u, out_w, out_d = _room(out_u, out_w, out_d, i_len[x] * o_len[x])
                     sx = _shortcuts(x, o_start, o_len, opi, opw, i_start, i_len, ipi, ipw,
                                     sim_settled, dist, touched, hnode, hkey, hpos,
                                     out_u, out_w, out_d)
-                    px = EDGE_DIFF_W * (sx - i_len[x] - o_len[x]) + DELETED_W * deleted[x] + LEVEL_W * level[x]
+                    px = _priority(sx, i_len[x] + o_len[x], deleted[x], level[x])
                     qsize = heap_update(qnode, qkey, qpos, qsize, x, px)
         o_len[v] = 0
         i_len[v] = 0

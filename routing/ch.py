@@ -140,12 +140,12 @@ def _query(sources, targets, up_ptr, up_to, up_w, up_mid, up_orig,
             break
         if go_f and (not go_b or hkf[0] <= hkb[0]):
             x, d, sf = heap_pop(hnf, hkf, hpf, sf)
-            ntf, sf, total = _settle(x, d, up_ptr, up_to, up_w, dn_ptr, dn_from, dn_w, df, db, pf, ef, tf, ntf,
-                                     hnf, hkf, hpf, sf)
+            ntf, sf, total = _settle(x, d, up_ptr, up_to, up_w, dn_ptr, dn_from, dn_w, df, db,
+                                     pf, ef, tf, ntf, hnf, hkf, hpf, sf)
         else:
             x, d, sb = heap_pop(hnb, hkb, hpb, sb)
-            ntb, sb, total = _settle(x, d, dn_ptr, dn_from, dn_w, up_ptr, up_to, up_w, db, df, pb, eb, tb, ntb,
-                                     hnb, hkb, hpb, sb)
+            ntb, sb, total = _settle(x, d, dn_ptr, dn_from, dn_w, up_ptr, up_to, up_w, db, df,
+                                     pb, eb, tb, ntb, hnb, hkb, hpb, sb)
         if total < best:
             best = total
             meet = x

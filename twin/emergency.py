@@ -33,7 +33,8 @@ def _geocoder(city: City):  # noqa: ANN202 - returns a callable or None
 
 def load(city: City) -> RoutingService:
     """Open the routing service on the city's graph, signal plans, stations and homes."""
-    network = RoadNetwork.from_layers(city.graph, city.layers["signals"].data)
+    turns = city.layers["turn_restrictions"].data if "turn_restrictions" in city.layers else None
+    network = RoadNetwork.from_layers(city.graph, city.layers["signals"].data, turns)
     stations = pd.concat(
         [city.layers[name].data for name in ("fire_stations", "ambulance_stations")
          if name in city.layers], ignore_index=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from routing.errors import InvalidRequest
 from routing.network import RoadNetwork
 from routing.profiles import Profile
 from routing.turns import TurnGraph, forbidden_turns
+from twin.osm import read_osm_drive_graph, read_turn_restrictions
+from twin.roads import prepare_drive_graph, restrictions_layer
 
 
 def grid_graph(side: int = 5, *, seed: int = 0) -> nx.MultiDiGraph:
@@ -105,3 +109,47 @@ def test_forbidden_turns_and_expansion() -> None:
 def test_unknown_restriction_nodes_are_ignored() -> None:
     net = RoadNetwork(grid_graph(3), restrictions=[(1, 2, 3, "no_u_turn")])
     assert net.restrictions == [] and net.turn_graph.n_copies == 0
+
+
+def plus_junction_osm(path: Path) -> Path:
+    """A 3x3 block of streets around junction 5; the left turn 4 -> 5 -> 8 is forbidden."""
+    nodes = {n: (121.0 + 0.001 * ((n - 1) % 3), 31.0 + 0.001 * ((n - 1) // 3)) for n in range(1, 10)}
+    nodes[7] = (120.9995, 31.0025)  # the way round the corner is longer than the left turn
+    ways = {11: [1, 2, 3], 12: [4, 5], 13: [5, 6], 14: [7, 8, 9], 15: [1, 4, 7], 16: [2, 5],
+            17: [5, 8], 18: [3, 6, 9]}
+    xml = ["<?xml version='1.0' encoding='UTF-8'?>", '<osm version="0.6">']
+    xml += [f'<node id="{n}" version="1" lat="{lat}" lon="{lon}"/>' for n, (lon, lat) in nodes.items()]
+    for w, refs in ways.items():
+        xml.append(f'<way id="{w}" version="1">' + "".join(f'<nd ref="{r}"/>' for r in refs)
+                   + '<tag k="highway" v="residential"/><tag k="name" v="w"/></way>')
+    xml.append('<relation id="1" version="1"><member type="way" ref="12" role="from"/>'
+               '<member type="node" ref="5" role="via"/><member type="way" ref="17" role="to"/>'
+               '<tag k="type" v="restriction"/><tag k="restriction" v="no_left_turn"/></relation>')
+    xml.append('<relation id="2" version="1"><member type="way" ref="12" role="from"/>'
+               '<member type="node" ref="5" role="via"/><member type="way" ref="17" role="to"/>'
+               '<tag k="type" v="restriction"/><tag k="restriction:hgv" v="no_left_turn"/></relation>')
+    xml.append("</osm>")
+    path.write_text("\n".join(xml))
+    return path
+
+
+@pytest.mark.parametrize("consolidate", [False, True])
+def test_osm_restrictions_reach_the_engine(tmp_path: Path, consolidate: bool) -> None:
+    osm = plus_junction_osm(tmp_path / "plus.osm")
+    table = read_turn_restrictions(osm)
+    assert table[["from_way", "via_node", "to_way", "restriction"]].values.tolist() == [
+        [12, 5, 17, "no_left_turn"]]
+    graph = prepare_drive_graph(read_osm_drive_graph(osm), restrictions=table,
+                                consolidate=consolidate)
+    (a, via, b, kind), = graph.graph["turn_restrictions"]
+    assert kind == "no_left_turn"
+    assert (graph.nodes[a]["x"], graph.nodes[via]["x"], graph.nodes[b]["x"]) == pytest.approx(
+        (121.0, 121.001, 121.001), abs=1e-6)
+    assert graph.nodes[b]["y"] == pytest.approx(31.002, abs=1e-6)
+    layer = restrictions_layer(graph)
+    net = RoadNetwork.from_layers(graph, None, layer)
+    engine = PathEngine(net, Profile.car())
+    path = engine.route(net.index(a), net.index(b))
+    assert not uses_turn(path.nodes, net, a, via, b)
+    plain = PathEngine(RoadNetwork(graph, restrictions=[]), Profile.car())
+    assert uses_turn(plain.route(net.index(a), net.index(b)).nodes, net, a, via, b)

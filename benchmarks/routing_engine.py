@@ -59,16 +59,21 @@ def pct(ms: list[float], q: float) -> float:
     return float(np.quantile(np.asarray(ms), q)) if ms else float("nan")
 
 
-def load_osm_network(osm: Path) -> RoadNetwork:
-    """The network citytwin builds from an OSM file (cached beside it as a pickle)."""
+def load_osm_network(osm: Path, *, consolidate: bool = False) -> RoadNetwork:
+    """The network citytwin builds from an OSM file (cached beside it as a pickle).
+
+    The synthetic city's junctions are at least 70 m apart, so consolidating them (12 m
+    tolerance) would merge nothing; it is skipped by default because osmnx takes over
+    ten minutes for it on 100k nodes.
+    """
     cache = WORK / (osm.name + ".graph.pickle")
     if cache.exists() and cache.stat().st_mtime > osm.stat().st_mtime:
         graph = pickle.loads(cache.read_bytes())
     else:
         started = time.perf_counter()
-        graph = prepare_drive_graph(read_osm_drive_graph(osm),
+        graph = prepare_drive_graph(read_osm_drive_graph(osm), consolidate=consolidate,
                                     restrictions=read_turn_restrictions(osm))
-        print(f"# citytwin read + simplified + consolidated {osm.name} in "
+        print(f"# citytwin read + prepared {osm.name} in "
               f"{time.perf_counter() - started:.0f} s", flush=True)
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_bytes(pickle.dumps(graph, protocol=pickle.HIGHEST_PROTOCOL))

@@ -23,16 +23,18 @@ from routing.errors import (
     Unreachable,
     VehicleNotFound,
 )
-from routing.greenwave import GreenWave, plan_green_wave, resolve_conflicts
+from routing.greenwave import ActiveWindows, GreenWave, plan_green_wave, resolve_conflicts
 from routing.network import RoadNetwork
 from routing.profiles import VEHICLES, Profile, is_peak
 
-__all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN"]
+__all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN", "RUN_RETENTION_S"]
 
 logger = logging.getLogger(__name__)
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_ISOCHRONE_MIN = 60.0
+#: An emergency run is forgotten this long after its ETA (no more position updates).
+RUN_RETENTION_S = 1800.0
 #: A location: ``{"lon", "lat"}``, ``{"address"}``, ``{"station"}`` or ``{"node"}``.
 Location = dict[str, Any]
 
@@ -57,6 +59,11 @@ def _signal_payload(sig: dict) -> dict:
         digits = 6 if key in ("lon", "lat") else 1
         out[key] = round(value, digits) if isinstance(value, float) else value
     return out
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    """``when`` with the local time zone when it has none."""
+    return when if when.tzinfo else when.replace(tzinfo=LOCAL_TZ)
 
 
 def _clock_seconds(when: dt.datetime) -> float:
@@ -88,10 +95,17 @@ class RoutingService:
         self.geocoder = geocoder
         self._lock = threading.Lock()
         self._runs: dict[str, EmergencyRun] = {}
+        self._windows = ActiveWindows()
         self._ids = itertools.count(1)
         self._engines: dict[tuple[str, bool, bool], PathEngine] = {}
         idx, _ = network.snap_many(self.stations.geometry.x, self.stations.geometry.y)
         self._station_nodes = dict(zip(self.stations["id"], idx.tolist(), strict=True))
+        # per vehicle kind: the station records and their nodes, for fast dispatch
+        self._fleet = {
+            kind: ([{"station": r.id, "name": r.name, "lon": r.geometry.x, "lat": r.geometry.y}
+                    for r in group.itertuples()],
+                   np.array([self._station_nodes[i] for i in group["id"]], dtype=np.int64))
+            for kind, group in self.stations.groupby("kind")}
         if homes is not None and len(homes):
             self._home_nodes, _ = network.snap_many(homes.geometry.x, homes.geometry.y)
             self._households = homes["households"].to_numpy(dtype=float)
@@ -201,12 +215,22 @@ class RoutingService:
         when = depart_at or dt.datetime.now(LOCAL_TZ)
         path = engine.route(src, dst)
         with self._lock:
+            self._forget_runs_before(when)
             run_id = f"{vehicle}-{next(self._ids)}"
             wave = plan_green_wave(self.network, path, _clock_seconds(when))
-            wave = resolve_conflicts(wave, run_id, {k: r.wave for k, r in self._runs.items()})
+            wave = resolve_conflicts(wave, run_id, self._windows)
             self._runs[run_id] = EmergencyRun(run_id, vehicle, dst, path, wave,
                                               _clock_seconds(when), when)
-        return self._run_payload(run_id)
+            self._windows.add(run_id, wave)
+            return self._run_payload(run_id)
+
+    def _forget_runs_before(self, when: dt.datetime) -> None:
+        """Drop the runs that arrived more than :data:`RUN_RETENTION_S` before ``when``."""
+        now = _aware(when)
+        for run_id, run in list(self._runs.items()):
+            if _aware(run.depart_at) + dt.timedelta(seconds=run.wave.eta_s + RUN_RETENTION_S) < now:
+                del self._runs[run_id]
+                self._windows.remove(run_id)
 
     def _run_payload(self, run_id: str) -> dict:
         run = self._runs[run_id]
@@ -235,31 +259,36 @@ class RoutingService:
             src, _ = self.network.snap(lon, lat)
             when = at or dt.datetime.now(LOCAL_TZ)
             path = self.engine(run.vehicle).route(src, run.destination)
-            others = {k: r.wave for k, r in self._runs.items() if k != run_id}
             wave = plan_green_wave(self.network, path, _clock_seconds(when))
-            run.wave = resolve_conflicts(wave, run_id, others)
+            run.wave = resolve_conflicts(wave, run_id, self._windows)
+            self._windows.add(run_id, run.wave)
             run.path, run.depart_s, run.depart_at = path, _clock_seconds(when), when
             run.history.append({"lon": lon, "lat": lat, "at": when.isoformat()})
-        return self._run_payload(run_id)
+            return self._run_payload(run_id)
 
     def finish(self, run_id: str) -> None:
         """Forget a finished run."""
         with self._lock:
             if self._runs.pop(run_id, None) is None:
                 raise VehicleNotFound(f"no active emergency run {run_id!r}")
+            self._windows.remove(run_id)
 
     # -- dispatch and coverage ----------------------------------------------------
-    def _stations_of(self, vehicle: str) -> gpd.GeoDataFrame:
+    @staticmethod
+    def _check_vehicle(vehicle: str) -> None:
         if vehicle not in VEHICLES:
             raise InvalidVehicle(f"unknown vehicle {vehicle!r}; use one of {', '.join(VEHICLES)}")
+
+    def _stations_of(self, vehicle: str) -> gpd.GeoDataFrame:
+        self._check_vehicle(vehicle)
         return self.stations[self.stations["kind"] == vehicle]
 
     def dispatch(self, incident: Location, *, vehicle: str = "fire", green_wave: bool = True,
                  limit: int = 5) -> list[dict]:
         """Stations ranked by ETA to an incident (one search on the reversed graph)."""
         target = self.locate(incident)
-        stations = self._stations_of(vehicle)
-        nodes = np.array([self._station_nodes[s] for s in stations["id"]], dtype=np.int64)
+        self._check_vehicle(vehicle)
+        records, nodes = self._fleet.get(vehicle, ([], np.zeros(0, dtype=np.int64)))
         with_gw = self.engine(vehicle, green_wave=True).many_to_one(target, nodes)
         without = self.engine(vehicle, green_wave=False).many_to_one(target, nodes)
         order = np.argsort(with_gw if green_wave else without, kind="stable")
@@ -267,11 +296,8 @@ class RoutingService:
         for i in order[:limit]:
             if not np.isfinite(with_gw[i]):
                 continue
-            row = stations.iloc[i]
-            ranked.append({"station": row["id"], "name": row["name"],
-                           "eta_s": round(float(with_gw[i]), 1),
-                           "eta_without_priority_s": round(float(without[i]), 1),
-                           "lon": row.geometry.x, "lat": row.geometry.y})
+            ranked.append({**records[i], "eta_s": round(float(with_gw[i]), 1),
+                           "eta_without_priority_s": round(float(without[i]), 1)})
         if not ranked:
             raise Unreachable("no station can reach the incident")
         return ranked

@@ -215,6 +215,8 @@ class ContractionHierarchy:
         Number of nodes.
     build_seconds : float
         Time the contraction took (0 when loaded).
+    fingerprint : str
+        What the caller says the hierarchy was built from (kept by :meth:`save`).
 
     Examples
     --------
@@ -226,7 +228,8 @@ class ContractionHierarchy:
     (3.0, [0, 1])
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], *, build_seconds: float = 0.0) -> None:
+    def __init__(self, arrays: dict[str, np.ndarray], *, build_seconds: float = 0.0,
+                 fingerprint: str = "") -> None:
         missing = [k for k in _ARRAYS if k not in arrays]
         if missing:
             raise ValueError(f"contraction hierarchy arrays missing: {', '.join(missing)}")
@@ -234,13 +237,15 @@ class ContractionHierarchy:
             setattr(self, key, arrays[key])
         self.n_nodes = len(self.rank)
         self.build_seconds = build_seconds
+        self.fingerprint = fingerprint
         self._pool: list[_Scratch] = []
         self._lock = threading.Lock()
 
     @classmethod
     def build(cls, n: int, tail: np.ndarray, head: np.ndarray, weight: np.ndarray, *,
               witness_settled: int = WITNESS_SETTLED,
-              priority_settled: int = PRIORITY_SETTLED) -> ContractionHierarchy:
+              priority_settled: int = PRIORITY_SETTLED,
+              fingerprint: str = "") -> ContractionHierarchy:
         """Contract a directed graph.
 
         Parameters
@@ -254,6 +259,8 @@ class ContractionHierarchy:
             self loops are dropped.
         witness_settled, priority_settled : int
             Bounds of the witness searches (smaller: faster build, more shortcuts).
+        fingerprint : str
+            Identifies the input graph and weights (see :attr:`fingerprint`).
 
         Returns
         -------
@@ -294,13 +301,14 @@ class ContractionHierarchy:
             arrays[f"{side}_w"] = w[sel]
             arrays[f"{side}_mid"] = mid[sel].astype(np.int32)
             arrays[f"{side}_orig"] = orig[sel].astype(np.int32)
-        return cls(arrays, build_seconds=time.perf_counter() - started)
+        return cls(arrays, build_seconds=time.perf_counter() - started, fingerprint=fingerprint)
 
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the arrays to an uncompressed ``.npz`` file (fast to load)."""
         path = Path(path)
-        np.savez(path, **{k: getattr(self, k) for k in _ARRAYS})
+        np.savez(path, fingerprint=np.array(self.fingerprint),
+                 **{k: getattr(self, k) for k in _ARRAYS})
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
     @classmethod
@@ -315,7 +323,9 @@ class ContractionHierarchy:
             The file is not a saved hierarchy.
         """
         with np.load(Path(path)) as data:
-            return cls({k: data[k] for k in data.files})
+            fingerprint = str(data["fingerprint"]) if "fingerprint" in data.files else ""
+            return cls({k: data[k] for k in data.files if k != "fingerprint"},
+                       fingerprint=fingerprint)
 
     # -- queries -------------------------------------------------------------------
     @property

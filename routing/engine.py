@@ -6,6 +6,7 @@ junctions with turn restrictions), so every answer honours the restrictions.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 
@@ -78,7 +79,7 @@ class PathEngine:
         Speeds and whether signal delays are paid.
     hierarchy : ContractionHierarchy, optional
         A hierarchy contracted earlier for the same network and profile (e.g.
-        :meth:`ContractionHierarchy.load`).
+        :meth:`ContractionHierarchy.load`); see :meth:`use_hierarchy`.
 
     Examples
     --------
@@ -93,10 +94,29 @@ class PathEngine:
         self._lock = threading.Lock()
         self.refresh()
         if hierarchy is not None:
-            if hierarchy.n_nodes != network.turn_graph.n_nodes:
-                raise InvalidRequest(f"the hierarchy has {hierarchy.n_nodes} nodes, the "
-                                     f"network {network.turn_graph.n_nodes}")
-            self._hierarchy = hierarchy
+            self.use_hierarchy(hierarchy)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the searched graph and its current weights."""
+        turns = self.network.turn_graph
+        digest = hashlib.sha256()
+        for arr in (turns.tail, turns.head, self.turn_weights):
+            digest.update(np.ascontiguousarray(arr).tobytes())
+        return digest.hexdigest()[:20]
+
+    def use_hierarchy(self, hierarchy: ContractionHierarchy) -> None:
+        """Route with a hierarchy contracted earlier (until the next :meth:`refresh`).
+
+        Raises
+        ------
+        InvalidRequest
+            It was contracted for another graph or other weights.
+        """
+        if hierarchy.fingerprint != self.fingerprint:
+            raise InvalidRequest("the contraction hierarchy was built for another network or "
+                                 "other weights")
+        self._hierarchy = hierarchy
 
     def refresh(self) -> None:
         """Recompute weights (after closing or reopening roads)."""
@@ -117,7 +137,8 @@ class PathEngine:
                 if self._hierarchy is None:
                     turns = self.network.turn_graph
                     self._hierarchy = ContractionHierarchy.build(
-                        turns.n_nodes, turns.tail, turns.head, self.turn_weights)
+                        turns.n_nodes, turns.tail, turns.head, self.turn_weights,
+                        fingerprint=self.fingerprint)
                 ch = self._hierarchy
         return ch
 

@@ -8,6 +8,8 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path as Path_
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from routing.ch import ContractionHierarchy
 from routing.engine import Path, PathEngine
 from routing.errors import (
     InvalidRequest,
@@ -27,7 +30,8 @@ from routing.greenwave import ActiveWindows, GreenWave, plan_green_wave, resolve
 from routing.network import RoadNetwork
 from routing.profiles import VEHICLES, Profile, is_peak
 
-__all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN", "RUN_RETENTION_S"]
+__all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN", "RUN_RETENTION_S",
+           "ENGINE_KEYS"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +39,10 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_ISOCHRONE_MIN = 60.0
 #: An emergency run is forgotten this long after its ETA (no more position updates).
 RUN_RETENTION_S = 1800.0
+#: The engines a service uses, as ``(vehicle, peak, green_wave)``; their contraction
+#: hierarchies are what :meth:`RoutingService.save_hierarchies` writes.
+ENGINE_KEYS = (("car", False, True), ("car", True, True), ("fire", False, True),
+               ("fire", False, False), ("ambulance", False, True), ("ambulance", False, False))
 #: A location: ``{"lon", "lat"}``, ``{"address"}``, ``{"station"}`` or ``{"node"}``.
 Location = dict[str, Any]
 
@@ -61,6 +69,11 @@ def _signal_payload(sig: dict) -> dict:
     return out
 
 
+def _hierarchy_file(key: tuple[str, bool, bool]) -> str:
+    vehicle, peak, green_wave = key
+    return f"{vehicle}-{'peak' if peak else 'offpeak'}-{'gw' if green_wave else 'nogw'}.npz"
+
+
 def _aware(when: dt.datetime) -> dt.datetime:
     """``when`` with the local time zone when it has none."""
     return when if when.tzinfo else when.replace(tzinfo=LOCAL_TZ)
@@ -84,12 +97,17 @@ class RoutingService:
         Residential blocks with ``households`` (for household coverage).
     geocoder : callable, optional
         ``text -> (lon, lat)`` for address locations (the address service).
+    hierarchy_dir : Path, optional
+        Contraction hierarchies saved by :meth:`save_hierarchies`; engines use them
+        instead of contracting on their first route when they match the network.
     """
 
     def __init__(self, network: RoadNetwork, stations: gpd.GeoDataFrame, *,
                  homes: gpd.GeoDataFrame | None = None,
-                 geocoder: Callable[[str], tuple[float, float]] | None = None) -> None:
+                 geocoder: Callable[[str], tuple[float, float]] | None = None,
+                 hierarchy_dir: str | PathLike | None = None) -> None:
         self.network = network
+        self.hierarchy_dir = Path_(hierarchy_dir) if hierarchy_dir is not None else None
         self.stations = stations.reset_index(drop=True)
         self.homes = homes
         self.geocoder = geocoder
@@ -124,12 +142,33 @@ class RoutingService:
         if key not in self._engines:
             profile = (Profile.car(8.0 if peak else 11.0) if vehicle == "car"
                        else Profile.emergency(vehicle, green_wave=green_wave))
-            self._engines[key] = PathEngine(self.network, profile)
+            engine = PathEngine(self.network, profile)
+            self._attach_saved(engine, key)
+            self._engines[key] = engine
         return self._engines[key]
 
+    def _attach_saved(self, engine: PathEngine, key: tuple[str, bool, bool]) -> None:
+        """Give ``engine`` its saved hierarchy when there is one for its current weights."""
+        if self.hierarchy_dir is None or not (self.hierarchy_dir / _hierarchy_file(key)).is_file():
+            return
+        path = self.hierarchy_dir / _hierarchy_file(key)
+        try:
+            engine.use_hierarchy(ContractionHierarchy.load(path))
+        except (InvalidRequest, ValueError, OSError) as exc:
+            logger.debug("not using %s: %s", path, exc)
+
+    def save_hierarchies(self, directory: str | PathLike) -> list[Path_]:
+        """Contract the hierarchies of :data:`ENGINE_KEYS` and save them to ``directory``."""
+        directory = Path_(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return [self.engine(vehicle, peak=peak, green_wave=gw).hierarchy.save(
+                    directory / _hierarchy_file((vehicle, peak, gw)))
+                for vehicle, peak, gw in ENGINE_KEYS]
+
     def _refresh(self) -> None:
-        for engine in self._engines.values():
+        for key, engine in self._engines.items():
             engine.refresh()
+            self._attach_saved(engine, key)
 
     # -- locations ---------------------------------------------------------------
     def locate(self, location: Location) -> int:

@@ -15,7 +15,6 @@ scratch from a small pool, and the compiled search releases the GIL.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -239,7 +238,6 @@ class ContractionHierarchy:
         self.build_seconds = build_seconds
         self.fingerprint = fingerprint
         self._pool: list[_Scratch] = []
-        self._lock = threading.Lock()
 
     @classmethod
     def build(cls, n: int, tail: np.ndarray, head: np.ndarray, weight: np.ndarray, *,
@@ -334,14 +332,10 @@ class ContractionHierarchy:
         return int((self.up_mid >= 0).sum() + (self.dn_mid >= 0).sum())
 
     def _take(self) -> _Scratch:
-        with self._lock:
-            if self._pool:
-                return self._pool.pop()
-        return _Scratch(self.n_nodes)
-
-    def _give(self, scratch: _Scratch) -> None:
-        with self._lock:
-            self._pool.append(scratch)
+        try:
+            return self._pool.pop()  # list.pop and append are atomic: no lock needed
+        except IndexError:
+            return _Scratch(self.n_nodes)
 
     def query(self, source: int | np.ndarray, target: int | np.ndarray) -> tuple[float, np.ndarray]:
         """Shortest distance and path between (sets of) nodes.
@@ -364,11 +358,7 @@ class ContractionHierarchy:
         ValueError
             A node id out of range.
         """
-        src = np.atleast_1d(np.asarray(source, dtype=np.int64))
-        dst = np.atleast_1d(np.asarray(target, dtype=np.int64))
-        for ids in (src, dst):
-            if len(ids) == 0 or ids.min() < 0 or ids.max() >= self.n_nodes:
-                raise ValueError(f"node ids must be in [0, {self.n_nodes})")
+        src, dst = self._ids(source), self._ids(target)
         s = self._take()
         try:
             dist, n_out = _query(src, dst, self.up_ptr, self.up_to, self.up_w, self.up_mid,
@@ -379,5 +369,16 @@ class ContractionHierarchy:
                 raise RuntimeError("shortcuts nested deeper than the unpacking stack")
             edges = s.path[:n_out].copy()
         finally:
-            self._give(s)
+            self._pool.append(s)
         return float(dist), edges
+
+    def _ids(self, nodes: int | np.ndarray) -> np.ndarray:
+        """Node ids as an int64 array, checked against the node range."""
+        if isinstance(nodes, int | np.integer):
+            if not 0 <= nodes < self.n_nodes:
+                raise ValueError(f"node ids must be in [0, {self.n_nodes}), not {nodes}")
+            return np.array([nodes], dtype=np.int64)
+        ids = np.asarray(nodes, dtype=np.int64).ravel()
+        if len(ids) == 0 or ids.min() < 0 or ids.max() >= self.n_nodes:
+            raise ValueError(f"node ids must be in [0, {self.n_nodes})")
+        return ids

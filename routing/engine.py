@@ -170,7 +170,8 @@ class PathEngine:
         """A :class:`Path` from ``source`` along consecutive edge indices."""
         edges = np.asarray(edges, dtype=np.int64)
         nodes = [int(source), *self.network.edge_v[edges].tolist()]
-        times = np.concatenate([[0.0], np.cumsum(self.weights[edges])])
+        times = np.zeros(len(edges) + 1)
+        np.cumsum(self.weights[edges], out=times[1:])
         return Path(nodes=nodes, edges=edges.tolist(), times=times,
                     length_m=float(self.network.length[edges].sum()))
 

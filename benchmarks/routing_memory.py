@@ -45,7 +45,11 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process (MB)."""
+    """Peak resident set size of this process (MB, ``VmHWM``: reset by exec, unlike
+    ``ru_maxrss``, which a child inherits from its parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -145,6 +149,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--rebuild", action="store_true",
+                        help="contract again even if the engine of this size was saved before")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -152,7 +158,10 @@ def main() -> None:
         return
     out = WORK / f"engine_{args.side}.npz"
     out.parent.mkdir(parents=True, exist_ok=True)
-    built = build(args.side, out)
+    stats = out.with_suffix(".json")
+    if args.rebuild or not (out.exists() and stats.exists()):
+        stats.write_text(json.dumps(build(args.side, out)))
+    built = json.loads(stats.read_text())
     served = json.loads(subprocess.run(
         [sys.executable, __file__, "--serve", str(out), "--queries", str(args.queries)],
         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])

@@ -80,7 +80,8 @@ def load_osm_network(osm: Path, *, consolidate: bool = False) -> RoadNetwork:
     return RoadNetwork(graph)
 
 
-def osrm_peer(python: Path | None, osm: Path, coords: np.ndarray) -> dict | None:
+def osrm_peer(python: Path | None, osm: Path, coords: np.ndarray,
+              algorithm: str = "CH") -> dict | None:
     """Run the OSRM peer on ``coords`` (rows lon, lat, lon, lat); None if not installed."""
     if python is None or not python.exists():
         return None
@@ -88,7 +89,7 @@ def osrm_peer(python: Path | None, osm: Path, coords: np.ndarray) -> dict | None
         json.dump(coords.tolist(), f)
     try:
         out = subprocess.run([str(python), str(PEER), str(osm), f.name,
-                              str(WORK / "osrm" / osm.stem)],
+                              str(WORK / "osrm" / osm.stem), algorithm],
                              capture_output=True, text=True, check=True)
     finally:
         os.unlink(f.name)
@@ -103,7 +104,7 @@ def row(graph: str, nodes: str, engine: str, build: str, ms: list[float],
 
 
 def bench(label: str, network: RoadNetwork, osm: Path, *, pairs: int, nx_pairs: int,
-          osrm_python: Path | None) -> None:
+          osrm_python: Path | None, osrm_algorithms: list[str]) -> None:
     """Time ours, networkx and OSRM on the same random pairs and print the rows."""
     engine = PathEngine(network, Profile.car())
     started = time.perf_counter()
@@ -150,16 +151,18 @@ def bench(label: str, network: RoadNetwork, osm: Path, *, pairs: int, nx_pairs: 
     row(label, "", f"networkx shortest_path ({nx_pairs} pairs)", "", theirs,
         f"ours {pct(theirs, 0.5) / p50:.0f}x faster (p50), "
         f"{pct(theirs, 0.99) / pct(ours, 0.99):.0f}x (p99)")
-    peer = osrm_peer(osrm_python, osm, coords)
-    if peer is None:
-        print(f"| {label} | | {INSTALL_OSRM} | | | | |")
-    else:
+    for algorithm in osrm_algorithms:
+        peer = osrm_peer(osrm_python, osm, coords, algorithm)
+        if peer is None:
+            print(f"| {label} | | {INSTALL_OSRM} | | | | |")
+            break
         ok = [m for m, d in zip(peer["ms"], peer["durations"], strict=True) if d is not None]
         ratio = (f"ours/OSRM {pct(lonlat, 0.5) / pct(ok, 0.5):.2f} (p50), "
                  f"{pct(lonlat, 0.99) / pct(ok, 0.99):.2f} (p99); "
                  f"OSRM no route: {len(peer['ms']) - len(ok)}")
-        row(label, "", "OSRM CH via osrm-bindings, lon/lat",
-            f"{peer['extract_s']:.1f} s extract + {peer['contract_s']:.1f} s contract", ok, ratio)
+        prep = "contract" if algorithm == "CH" else "partition + customize"
+        row(label, "", f"OSRM {algorithm} via osrm-bindings, lon/lat",
+            f"{peer['extract_s']:.1f} s extract + {peer['contract_s']:.1f} s {prep}", ok, ratio)
     print(f"|  |  | (hierarchy: {ch.n_shortcuts:,} shortcuts) | | | | |", flush=True)
 
 
@@ -197,6 +200,8 @@ def main() -> None:
     parser.add_argument("--nx-pairs", type=int, default=40, help="networkx pairs on the large city")
     parser.add_argument("--osrm-python", type=Path,
                         default=Path(os.environ.get("OSRM_PYTHON", REPO / ".osrm-venv/bin/python")))
+    parser.add_argument("--osrm-algorithm", nargs="+", default=["CH"], choices=["CH", "MLD"],
+                        help="OSRM pipelines to time (CH: osrm-contract; MLD: partition + customize)")
     parser.add_argument("--skip-synthetic", action="store_true")
     args = parser.parse_args()
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
@@ -206,11 +211,13 @@ def main() -> None:
     print("| graph | size | engine | build | p50 ms | p99 ms | ratio |")
     print("|---|---|---|---|---|---|---|")
     bench("embedded Shanghai", network, REPO / "data" / "sources" / "shanghai_core.osm",
-          pairs=args.pairs, nx_pairs=args.pairs, osrm_python=args.osrm_python)
+          pairs=args.pairs, nx_pairs=args.pairs, osrm_python=args.osrm_python,
+          osrm_algorithms=args.osrm_algorithm)
     if not args.skip_synthetic:
         osm = synthetic_osm(args.side)
         bench(f"synthetic OSM city {args.side}x{args.side}", load_osm_network(osm), osm,
-              pairs=args.pairs, nx_pairs=args.nx_pairs, osrm_python=args.osrm_python)
+              pairs=args.pairs, nx_pairs=args.nx_pairs, osrm_python=args.osrm_python,
+              osrm_algorithms=args.osrm_algorithm)
     service_timings(city)
     print(f"# load average after the run {os.getloadavg()[0]:.2f}")
 

@@ -10,11 +10,11 @@ from twin.settings import Settings
 __all__ = ["get_city", "get_settings"]
 
 
-def get_city(request: Request) -> City:
-    """The City opened in the app's lifespan."""
+async def get_city(request: Request) -> City:
+    """The City opened in the app's lifespan (async: no thread-pool hop to fetch it)."""
     return request.app.state.city
 
 
-def get_settings(request: Request) -> Settings:
-    """The app's settings."""
+async def get_settings(request: Request) -> Settings:
+    """The app's settings (async: no thread-pool hop to fetch them)."""
     return request.app.state.settings

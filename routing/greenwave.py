@@ -36,6 +36,7 @@ first clears, and its ETA grows by that wait.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -54,6 +55,7 @@ __all__ = [
     "plan_green_wave",
     "eta_without_priority",
     "resolve_conflicts",
+    "ActiveWindows",
     "queue_clearance_lead",
 ]
 
@@ -184,33 +186,90 @@ def _shift(sig: SignalPriority, seconds: float) -> None:
     sig.recovery_end_s += seconds
 
 
-def resolve_conflicts(new: GreenWave, new_id: str, active: dict[str, GreenWave]) -> GreenWave:
+class ActiveWindows:
+    """The green windows of the active runs, indexed by signal node.
+
+    A conflict check then looks only at the runs that cross the same signals, not at
+    every active run.
+    """
+
+    def __init__(self) -> None:
+        self._by_node: dict[int, dict[str, list[SignalPriority]]] = {}
+        self._waves: dict[str, GreenWave] = {}
+
+    @classmethod
+    def from_mapping(cls, active: Mapping[str, GreenWave]) -> ActiveWindows:
+        """Index a ``run id -> wave`` mapping."""
+        index = cls()
+        for run_id, wave in active.items():
+            index.add(run_id, wave)
+        return index
+
+    def __len__(self) -> int:
+        return len(self._waves)
+
+    def add(self, run_id: str, wave: GreenWave) -> None:
+        """Index a run's windows (replacing its earlier ones)."""
+        self.remove(run_id)
+        self._waves[run_id] = wave
+        for sig in wave.signals:
+            self._by_node.setdefault(sig.node, {}).setdefault(run_id, []).append(sig)
+
+    def remove(self, run_id: str) -> None:
+        """Forget a run (no error if it is not indexed)."""
+        wave = self._waves.pop(run_id, None)
+        if wave is None:
+            return
+        for sig in wave.signals:
+            runs = self._by_node.get(sig.node)
+            if runs is not None:
+                runs.pop(run_id, None)
+                if not runs:
+                    del self._by_node[sig.node]
+
+    def at(self, node: int) -> Iterator[tuple[str, GreenWave, SignalPriority]]:
+        """``(run id, wave, signal)`` of every active window at ``node``."""
+        for run_id, sigs in list(self._by_node.get(node, {}).items()):
+            wave = self._waves[run_id]
+            for sig in sigs:
+                yield run_id, wave, sig
+
+
+def resolve_conflicts(new: GreenWave, new_id: str,
+                      active: Mapping[str, GreenWave] | ActiveWindows) -> GreenWave:
     """Shift ``new``'s windows where they overlap an active run's on another phase.
 
     The active (earlier-dispatched) runs keep their windows; at a contested signal the
     new run's window starts when the earlier one ends, the delay propagates to every
     later signal and to the ETA, and each conflict is reported.
+
+    Parameters
+    ----------
+    new : GreenWave
+        The new run's plan (changed in place and returned).
+    new_id : str
+        Its run id (its own windows in ``active`` are ignored).
+    active : mapping of run id to GreenWave, or ActiveWindows
+        The runs that keep their windows.
     """
+    index = active if isinstance(active, ActiveWindows) else ActiveWindows.from_mapping(active)
     delay = 0.0
     conflicts = []
     for sig in new.signals:
         _shift(sig, delay)
-        for other_id, other in active.items():
-            if other_id == new_id:
+        for other_id, other, o in index.at(sig.node):
+            if other_id == new_id or o.phase == sig.phase:
                 continue
-            for o in other.signals:
-                if o.node != sig.node or o.phase == sig.phase:
-                    continue
-                a0 = new.depart_s + sig.green_start_s
-                a1 = new.depart_s + sig.green_end_s
-                b0 = other.depart_s + o.green_start_s
-                b1 = other.depart_s + o.green_end_s
-                if a0 < b1 and b0 < a1:
-                    shift = b1 - a0
-                    delay += shift
-                    _shift(sig, shift)
-                    conflicts.append({"node": sig.node, "with": other_id, "delay_s": round(shift, 1),
-                                      "rule": "first dispatched keeps its green window"})
+            a0 = new.depart_s + sig.green_start_s
+            a1 = new.depart_s + sig.green_end_s
+            b0 = other.depart_s + o.green_start_s
+            b1 = other.depart_s + o.green_end_s
+            if a0 < b1 and b0 < a1:
+                shift = b1 - a0
+                delay += shift
+                _shift(sig, shift)
+                conflicts.append({"node": sig.node, "with": other_id, "delay_s": round(shift, 1),
+                                  "rule": "first dispatched keeps its green window"})
     new.eta_s += delay
     new.conflicts = conflicts
     return new

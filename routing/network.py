@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,8 +17,11 @@ from scipy.spatial import cKDTree
 
 from routing.errors import NodeNotFound, PointTooFar
 from routing.profiles import Profile
+from routing.turns import TurnGraph, forbidden_turns
 
 __all__ = ["SignalPlan", "RoadNetwork", "MAX_SNAP_M", "expected_signal_delay"]
+
+logger = logging.getLogger(__name__)
 
 MAX_SNAP_M = 300.0
 _EARTH_M_PER_DEG = 111_320.0
@@ -91,6 +95,10 @@ class RoadNetwork:
         The twin's road graph (``length``, ``speed_kph``, ``highway``, ``lanes``, ``name``).
     plans : mapping of int to SignalPlan, optional
         Fixed-time plans of the signalized nodes.
+    restrictions : iterable of (from, via, to, kind), optional
+        Turn restrictions as graph node ids and the OSM value (``no_left_turn``,
+        ``only_straight_on``, ...). Default: the graph's ``turn_restrictions`` attribute.
+        Restrictions naming nodes that are not in the graph are ignored (logged).
 
     Attributes
     ----------
@@ -106,9 +114,14 @@ class RoadNetwork:
         Per edge.
     road_class : numpy.ndarray of str
         Per edge.
+    restrictions : list of (int, int, int, str)
+        Turn restrictions as node indices.
+    turn_graph : TurnGraph
+        The graph the engines search: restricted junctions split per incoming edge.
     """
 
-    def __init__(self, graph: nx.MultiDiGraph, plans: Mapping[int, SignalPlan] | None = None):
+    def __init__(self, graph: nx.MultiDiGraph, plans: Mapping[int, SignalPlan] | None = None,
+                 restrictions: Iterable[tuple[int, int, int, str]] | None = None):
         self.node_ids = np.array(sorted(graph.nodes), dtype=np.int64)
         self.index_of = {int(n): i for i, n in enumerate(self.node_ids)}
         self.xy = np.array([[graph.nodes[n]["x"], graph.nodes[n]["y"]] for n in self.node_ids])
@@ -130,6 +143,19 @@ class RoadNetwork:
         self._routable_idx = np.flatnonzero(self.routable)
         self._tree = cKDTree(self.xy[self._routable_idx] * self._scale)
         self._signal_delay = self._edge_signal_delays()
+        if restrictions is None:
+            restrictions = graph.graph.get("turn_restrictions", [])
+        self.restrictions = []
+        for a, via, b, kind in restrictions:
+            if {int(a), int(via), int(b)} <= self.index_of.keys():
+                self.restrictions.append((self.index_of[int(a)], self.index_of[int(via)],
+                                          self.index_of[int(b)], str(kind)))
+            else:
+                logger.info("turn restriction %s-%s-%s names a node not in the network",
+                            a, via, b)
+        self.turn_graph = TurnGraph.build(len(self.node_ids), self.edge_u, self.edge_v,
+                                          forbidden_turns(self.edge_u, self.edge_v,
+                                                          self.restrictions))
 
     def _largest_strong_component(self) -> np.ndarray:
         """Mask of the nodes in the largest strongly connected component.
@@ -146,15 +172,21 @@ class RoadNetwork:
         return labels == np.bincount(labels).argmax()
 
     @classmethod
-    def from_layers(cls, graph: nx.MultiDiGraph, signals: pd.DataFrame | None) -> RoadNetwork:
-        """Build from the graph and the ``signals`` layer (columns node, cycle_s, ...)."""
+    def from_layers(cls, graph: nx.MultiDiGraph, signals: pd.DataFrame | None,
+                    restrictions: pd.DataFrame | None = None) -> RoadNetwork:
+        """Build from the graph, the ``signals`` layer (columns node, cycle_s, ...) and the
+        ``turn_restrictions`` layer (columns from_node, via_node, to_node, restriction)."""
         plans = {}
         if signals is not None:
             for row in signals.itertuples():
                 plans[int(row.node)] = SignalPlan(
                     node=int(row.node), cycle_s=float(row.cycle_s), offset_s=float(row.offset_s),
                     phases=tuple(json.loads(row.phases)))
-        return cls(graph, plans)
+        turns = None
+        if restrictions is not None:
+            turns = list(zip(restrictions["from_node"], restrictions["via_node"],
+                             restrictions["to_node"], restrictions["restriction"], strict=True))
+        return cls(graph, plans, turns)
 
     @property
     def n_nodes(self) -> int:

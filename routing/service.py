@@ -8,6 +8,8 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path as Path_
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from routing.ch import ContractionHierarchy
 from routing.engine import Path, PathEngine
 from routing.errors import (
     InvalidRequest,
@@ -23,16 +26,23 @@ from routing.errors import (
     Unreachable,
     VehicleNotFound,
 )
-from routing.greenwave import GreenWave, plan_green_wave, resolve_conflicts
+from routing.greenwave import ActiveWindows, GreenWave, plan_green_wave, resolve_conflicts
 from routing.network import RoadNetwork
 from routing.profiles import VEHICLES, Profile, is_peak
 
-__all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN"]
+__all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN", "RUN_RETENTION_S",
+           "ENGINE_KEYS"]
 
 logger = logging.getLogger(__name__)
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_ISOCHRONE_MIN = 60.0
+#: An emergency run is forgotten this long after its ETA (no more position updates).
+RUN_RETENTION_S = 1800.0
+#: The engines a service uses, as ``(vehicle, peak, green_wave)``; their contraction
+#: hierarchies are what :meth:`RoutingService.save_hierarchies` writes.
+ENGINE_KEYS = (("car", False, True), ("car", True, True), ("fire", False, True),
+               ("fire", False, False), ("ambulance", False, True), ("ambulance", False, False))
 #: A location: ``{"lon", "lat"}``, ``{"address"}``, ``{"station"}`` or ``{"node"}``.
 Location = dict[str, Any]
 
@@ -59,6 +69,16 @@ def _signal_payload(sig: dict) -> dict:
     return out
 
 
+def _hierarchy_file(key: tuple[str, bool, bool]) -> str:
+    vehicle, peak, green_wave = key
+    return f"{vehicle}-{'peak' if peak else 'offpeak'}-{'gw' if green_wave else 'nogw'}.npz"
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    """``when`` with the local time zone when it has none."""
+    return when if when.tzinfo else when.replace(tzinfo=LOCAL_TZ)
+
+
 def _clock_seconds(when: dt.datetime) -> float:
     local = when.astimezone(LOCAL_TZ) if when.tzinfo else when.replace(tzinfo=LOCAL_TZ)
     return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
@@ -77,21 +97,33 @@ class RoutingService:
         Residential blocks with ``households`` (for household coverage).
     geocoder : callable, optional
         ``text -> (lon, lat)`` for address locations (the address service).
+    hierarchy_dir : Path, optional
+        Contraction hierarchies saved by :meth:`save_hierarchies`; engines use them
+        instead of contracting on their first route when they match the network.
     """
 
     def __init__(self, network: RoadNetwork, stations: gpd.GeoDataFrame, *,
                  homes: gpd.GeoDataFrame | None = None,
-                 geocoder: Callable[[str], tuple[float, float]] | None = None) -> None:
+                 geocoder: Callable[[str], tuple[float, float]] | None = None,
+                 hierarchy_dir: str | PathLike | None = None) -> None:
         self.network = network
+        self.hierarchy_dir = Path_(hierarchy_dir) if hierarchy_dir is not None else None
         self.stations = stations.reset_index(drop=True)
         self.homes = homes
         self.geocoder = geocoder
         self._lock = threading.Lock()
         self._runs: dict[str, EmergencyRun] = {}
+        self._windows = ActiveWindows()
         self._ids = itertools.count(1)
         self._engines: dict[tuple[str, bool, bool], PathEngine] = {}
         idx, _ = network.snap_many(self.stations.geometry.x, self.stations.geometry.y)
         self._station_nodes = dict(zip(self.stations["id"], idx.tolist(), strict=True))
+        # per vehicle kind: the station records and their nodes, for fast dispatch
+        self._fleet = {
+            kind: ([{"station": r.id, "name": r.name, "lon": r.geometry.x, "lat": r.geometry.y}
+                    for r in group.itertuples()],
+                   np.array([self._station_nodes[i] for i in group["id"]], dtype=np.int64))
+            for kind, group in self.stations.groupby("kind")}
         if homes is not None and len(homes):
             self._home_nodes, _ = network.snap_many(homes.geometry.x, homes.geometry.y)
             self._households = homes["households"].to_numpy(dtype=float)
@@ -110,12 +142,33 @@ class RoutingService:
         if key not in self._engines:
             profile = (Profile.car(8.0 if peak else 11.0) if vehicle == "car"
                        else Profile.emergency(vehicle, green_wave=green_wave))
-            self._engines[key] = PathEngine(self.network, profile)
+            engine = PathEngine(self.network, profile)
+            self._attach_saved(engine, key)
+            self._engines[key] = engine
         return self._engines[key]
 
+    def _attach_saved(self, engine: PathEngine, key: tuple[str, bool, bool]) -> None:
+        """Give ``engine`` its saved hierarchy when there is one for its current weights."""
+        if self.hierarchy_dir is None or not (self.hierarchy_dir / _hierarchy_file(key)).is_file():
+            return
+        path = self.hierarchy_dir / _hierarchy_file(key)
+        try:
+            engine.use_hierarchy(ContractionHierarchy.load(path))
+        except (InvalidRequest, ValueError, OSError) as exc:
+            logger.debug("not using %s: %s", path, exc)
+
+    def save_hierarchies(self, directory: str | PathLike) -> list[Path_]:
+        """Contract the hierarchies of :data:`ENGINE_KEYS` and save them to ``directory``."""
+        directory = Path_(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return [self.engine(vehicle, peak=peak, green_wave=gw).hierarchy.save(
+                    directory / _hierarchy_file((vehicle, peak, gw)))
+                for vehicle, peak, gw in ENGINE_KEYS]
+
     def _refresh(self) -> None:
-        for engine in self._engines.values():
+        for key, engine in self._engines.items():
             engine.refresh()
+            self._attach_saved(engine, key)
 
     # -- locations ---------------------------------------------------------------
     def locate(self, location: Location) -> int:
@@ -201,12 +254,22 @@ class RoutingService:
         when = depart_at or dt.datetime.now(LOCAL_TZ)
         path = engine.route(src, dst)
         with self._lock:
+            self._forget_runs_before(when)
             run_id = f"{vehicle}-{next(self._ids)}"
             wave = plan_green_wave(self.network, path, _clock_seconds(when))
-            wave = resolve_conflicts(wave, run_id, {k: r.wave for k, r in self._runs.items()})
+            wave = resolve_conflicts(wave, run_id, self._windows)
             self._runs[run_id] = EmergencyRun(run_id, vehicle, dst, path, wave,
                                               _clock_seconds(when), when)
-        return self._run_payload(run_id)
+            self._windows.add(run_id, wave)
+            return self._run_payload(run_id)
+
+    def _forget_runs_before(self, when: dt.datetime) -> None:
+        """Drop the runs that arrived more than :data:`RUN_RETENTION_S` before ``when``."""
+        now = _aware(when)
+        for run_id, run in list(self._runs.items()):
+            if _aware(run.depart_at) + dt.timedelta(seconds=run.wave.eta_s + RUN_RETENTION_S) < now:
+                del self._runs[run_id]
+                self._windows.remove(run_id)
 
     def _run_payload(self, run_id: str) -> dict:
         run = self._runs[run_id]
@@ -235,31 +298,36 @@ class RoutingService:
             src, _ = self.network.snap(lon, lat)
             when = at or dt.datetime.now(LOCAL_TZ)
             path = self.engine(run.vehicle).route(src, run.destination)
-            others = {k: r.wave for k, r in self._runs.items() if k != run_id}
             wave = plan_green_wave(self.network, path, _clock_seconds(when))
-            run.wave = resolve_conflicts(wave, run_id, others)
+            run.wave = resolve_conflicts(wave, run_id, self._windows)
+            self._windows.add(run_id, run.wave)
             run.path, run.depart_s, run.depart_at = path, _clock_seconds(when), when
             run.history.append({"lon": lon, "lat": lat, "at": when.isoformat()})
-        return self._run_payload(run_id)
+            return self._run_payload(run_id)
 
     def finish(self, run_id: str) -> None:
         """Forget a finished run."""
         with self._lock:
             if self._runs.pop(run_id, None) is None:
                 raise VehicleNotFound(f"no active emergency run {run_id!r}")
+            self._windows.remove(run_id)
 
     # -- dispatch and coverage ----------------------------------------------------
-    def _stations_of(self, vehicle: str) -> gpd.GeoDataFrame:
+    @staticmethod
+    def _check_vehicle(vehicle: str) -> None:
         if vehicle not in VEHICLES:
             raise InvalidVehicle(f"unknown vehicle {vehicle!r}; use one of {', '.join(VEHICLES)}")
+
+    def _stations_of(self, vehicle: str) -> gpd.GeoDataFrame:
+        self._check_vehicle(vehicle)
         return self.stations[self.stations["kind"] == vehicle]
 
     def dispatch(self, incident: Location, *, vehicle: str = "fire", green_wave: bool = True,
                  limit: int = 5) -> list[dict]:
         """Stations ranked by ETA to an incident (one search on the reversed graph)."""
         target = self.locate(incident)
-        stations = self._stations_of(vehicle)
-        nodes = np.array([self._station_nodes[s] for s in stations["id"]], dtype=np.int64)
+        self._check_vehicle(vehicle)
+        records, nodes = self._fleet.get(vehicle, ([], np.zeros(0, dtype=np.int64)))
         with_gw = self.engine(vehicle, green_wave=True).many_to_one(target, nodes)
         without = self.engine(vehicle, green_wave=False).many_to_one(target, nodes)
         order = np.argsort(with_gw if green_wave else without, kind="stable")
@@ -267,11 +335,8 @@ class RoutingService:
         for i in order[:limit]:
             if not np.isfinite(with_gw[i]):
                 continue
-            row = stations.iloc[i]
-            ranked.append({"station": row["id"], "name": row["name"],
-                           "eta_s": round(float(with_gw[i]), 1),
-                           "eta_without_priority_s": round(float(without[i]), 1),
-                           "lon": row.geometry.x, "lat": row.geometry.y})
+            ranked.append({**records[i], "eta_s": round(float(with_gw[i]), 1),
+                           "eta_without_priority_s": round(float(without[i]), 1)})
         if not ranked:
             raise Unreachable("no station can reach the incident")
         return ranked

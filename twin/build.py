@@ -37,8 +37,8 @@ from twin.bundle import (
     replace_directory,
 )
 from twin.errors import BuildError, BundleError, SourceNotFound
-from twin.osm import read_osm_drive_graph
-from twin.roads import graph_to_layers, prepare_drive_graph, signal_nodes
+from twin.osm import read_osm_drive_graph, read_turn_restrictions
+from twin.roads import graph_to_layers, prepare_drive_graph, restrictions_layer, signal_nodes
 from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY, DEFAULT_SOURCES
 
 __all__ = ["build_city", "EMBEDDED_SOURCES", "DOMAIN_STEPS"]
@@ -179,6 +179,10 @@ def _core_steps(ctx: BuildContext, sources: dict[str, Path]) -> None:
             description="Drivable road network (directed edges) with speeds and travel times")
     reg.add("nodes", nodes, title="路口 Intersections", minzoom=13, maxzoom=18,
             description="Road graph nodes (junctions), signalized flag")
+    if ctx.graph.graph.get("turn_restrictions"):
+        reg.add("turn_restrictions", restrictions_layer(ctx.graph), title="转向限制 Turn restrictions",
+                minzoom=14, maxzoom=18,
+                description="OSM turn restrictions (type=restriction via a node) as node triples")
     plans = build_signal_plans(ctx.graph, signal_nodes(ctx.graph), seed=ctx.seed)
     sig = gpd.GeoDataFrame(
         plans.reset_index(names="node"),
@@ -329,7 +333,8 @@ def build_city(
             if step == "roads":
                 extra = (gpd.read_file(sources["signals"]) if "signals" in sources else None)
                 graph = prepare_drive_graph(read_osm_drive_graph(sources["osm"]),
-                                            extra_signals=extra)
+                                            extra_signals=extra,
+                                            restrictions=read_turn_restrictions(sources["osm"]))
                 ctx = BuildContext(name=name, layers=LayerRegistry(), graph=graph,
                                    bundle_dir=tmp, sources_dir=Path(sources_dir), seed=seed,
                                    progress=progress, extras={"embedded": osm is None})

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import networkx as nx
 import pandas as pd
 
+from layers.registry import LayerRegistry
 from routing.errors import PointTooFar
 from routing.network import RoadNetwork
 from routing.service import RoutingService
+from twin.bundle import BuildContext
+from twin.roads import layers_to_graph
 
 if TYPE_CHECKING:
     from twin.city import City
 
-__all__ = ["load"]
+__all__ = ["load", "build_step", "HIERARCHY_DIR"]
+
+#: Where the bundle keeps the contracted routing hierarchies.
+HIERARCHY_DIR = "routing"
 
 
 def _geocoder(city: City):  # noqa: ANN202 - returns a callable or None
@@ -31,11 +38,27 @@ def _geocoder(city: City):  # noqa: ANN202 - returns a callable or None
     return geocode
 
 
+def _service(layers: LayerRegistry, graph: nx.MultiDiGraph, **kwargs: Any) -> RoutingService:
+    turns = layers["turn_restrictions"].data if "turn_restrictions" in layers else None
+    network = RoadNetwork.from_layers(graph, layers["signals"].data, turns)
+    stations = pd.concat(
+        [layers[name].data for name in ("fire_stations", "ambulance_stations") if name in layers],
+        ignore_index=True)
+    homes = layers["homes"].data if "homes" in layers else None
+    return RoutingService(network, stations, homes=homes, **kwargs)
+
+
 def load(city: City) -> RoutingService:
     """Open the routing service on the city's graph, signal plans, stations and homes."""
-    network = RoadNetwork.from_layers(city.graph, city.layers["signals"].data)
-    stations = pd.concat(
-        [city.layers[name].data for name in ("fire_stations", "ambulance_stations")
-         if name in city.layers], ignore_index=True)
-    homes = city.layers["homes"].data if "homes" in city.layers else None
-    return RoutingService(network, stations, homes=homes, geocoder=_geocoder(city))
+    return _service(city.layers, city.graph, geocoder=_geocoder(city),
+                    hierarchy_dir=city.bundle_dir / HIERARCHY_DIR)
+
+
+def build_step(ctx: BuildContext) -> None:
+    """Contract the routing hierarchies into ``ctx.bundle_dir / "routing"``.
+
+    The graph is rebuilt from the ``nodes`` and ``roads`` layers, as :func:`load` does,
+    so the saved hierarchies match the network the service opens.
+    """
+    graph = layers_to_graph(ctx.layers["nodes"].data, ctx.layers["roads"].data)
+    _service(ctx.layers, graph).save_hierarchies(ctx.bundle_dir / HIERARCHY_DIR)

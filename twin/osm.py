@@ -10,10 +10,12 @@ from pathlib import Path
 import networkx as nx
 import osmium
 import osmnx as ox
+import pandas as pd
 
 from twin.errors import SourceNotFound
 
-__all__ = ["DRIVABLE_HIGHWAYS", "read_osm_drive_graph", "pbf_to_drive_xml"]
+__all__ = ["DRIVABLE_HIGHWAYS", "read_osm_drive_graph", "pbf_to_drive_xml",
+           "read_turn_restrictions", "RESTRICTION_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,8 @@ DRIVABLE_HIGHWAYS = frozenset(
     }
 )
 _NO_ACCESS = frozenset({"no", "private"})
+#: Columns of :func:`read_turn_restrictions`.
+RESTRICTION_COLUMNS = ["relation", "from_way", "via_node", "to_way", "restriction"]
 
 
 def _is_drivable(tags: osmium.osm.TagList) -> bool:
@@ -104,3 +108,52 @@ def read_osm_drive_graph(path: str | Path) -> nx.MultiDiGraph:
         if name.endswith(".osm") or name.endswith(".xml"):
             return ox.graph_from_xml(path, simplify=False, retain_all=False)
     raise SourceNotFound(f"unsupported OSM file type: {path} (use .osm or .osm.pbf)")
+
+
+def read_turn_restrictions(path: str | Path) -> pd.DataFrame:
+    """Turn restrictions of an OSM file (``type=restriction`` relations via a node).
+
+    osmnx drops relations, so they are read here with osmium. Restrictions for other
+    vehicles only (``restriction:hgv``, ``except=motorcar``) and those via a way are
+    skipped.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.osm`` (XML) or ``.osm.pbf``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per restriction, columns :data:`RESTRICTION_COLUMNS` (``restriction`` is
+        the OSM value, e.g. ``no_left_turn`` or ``only_straight_on``).
+
+    Raises
+    ------
+    SourceNotFound
+        The file is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourceNotFound(f"OSM file not found: {path}")
+    rows = []
+    for rel in osmium.FileProcessor(str(path), osmium.osm.RELATION):
+        tags = rel.tags
+        kind = tags.get("restriction") or tags.get("restriction:motorcar")
+        if tags.get("type") != "restriction" or not kind:
+            continue
+        if "motorcar" in (tags.get("except") or "").split(";"):
+            continue
+        if not kind.startswith(("no_", "only_")):
+            continue
+        roles: dict[str, list[tuple[str, int]]] = {}
+        for m in rel.members:
+            roles.setdefault(m.role, []).append((m.type, m.ref))
+        frm, via, to = roles.get("from", []), roles.get("via", []), roles.get("to", [])
+        if len(frm) != 1 or len(to) != 1 or len(via) != 1 or via[0][0] != "n":
+            continue
+        if frm[0][0] != "w" or to[0][0] != "w":
+            continue
+        rows.append((rel.id, frm[0][1], via[0][1], to[0][1], kind))
+    return pd.DataFrame(rows, columns=RESTRICTION_COLUMNS).astype(
+        {"relation": "int64", "from_way": "int64", "via_node": "int64", "to_way": "int64"})

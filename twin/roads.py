@@ -9,7 +9,11 @@ Steps (all offline):
    is one signalized intersection, not four;
 3. normalise edge attributes (one road class, an integer lane count, a name);
 4. impute speeds per road class (:data:`DEFAULT_SPEEDS_KPH`, OSM ``maxspeed`` where
-   tagged) and travel times.
+   tagged) and travel times;
+5. carry OSM turn restrictions (from way, via node, to way) over to the final graph as
+   node triples ``(from, via, to, kind)`` in ``graph.graph["turn_restrictions"]``.
+   A restriction inside a consolidated junction cannot be expressed between its nodes
+   any more and is dropped (logged).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "SIGNAL_SNAP_M",
     "prepare_drive_graph",
     "graph_to_layers",
+    "restrictions_layer",
     "layers_to_graph",
     "signal_nodes",
     "snap_points",
@@ -103,11 +108,48 @@ def _mark_signals(graph: nx.MultiDiGraph, extra_signals: gpd.GeoDataFrame | None
     return len(signal_nodes)
 
 
+def _way_ids(data: dict) -> set[int]:
+    osmid = data.get("osmid")
+    return {int(w) for w in osmid} if isinstance(osmid, list) else {int(osmid or 0)}
+
+
+def _resolve_restrictions(graph: nx.MultiDiGraph,
+                          restrictions: pd.DataFrame | None) -> list[tuple[int, int, int, str]]:
+    """Way-based restrictions as node triples of ``graph`` (edges still carry way ids)."""
+    if restrictions is None or restrictions.empty:
+        return []
+    triples = []
+    for row in restrictions.itertuples():
+        via = int(row.via_node)
+        if via not in graph:
+            continue
+        froms = {u for u, _, d in graph.in_edges(via, data=True) if row.from_way in _way_ids(d)}
+        tos = {v for _, v, d in graph.out_edges(via, data=True) if row.to_way in _way_ids(d)}
+        triples += [(a, via, b, str(row.restriction)) for a in froms for b in tos]
+    return triples
+
+
+def _map_restrictions(triples: list[tuple[int, int, int, str]],
+                      mapping: dict[int, int]) -> list[tuple[int, int, int, str]]:
+    """Triples renamed by ``mapping``; those whose via node absorbed an end are dropped."""
+    out = []
+    for a, via, b, kind in triples:
+        ma, mv, mb = mapping.get(a), mapping.get(via), mapping.get(b)
+        if None in (ma, mv, mb) or ma == mv or mb == mv:
+            continue
+        out.append((ma, mv, mb, kind))
+    if len(out) < len(triples):
+        logger.info("%d turn restrictions inside consolidated junctions dropped",
+                    len(triples) - len(out))
+    return out
+
+
 def prepare_drive_graph(
     raw: nx.MultiDiGraph,
     *,
     extra_signals: gpd.GeoDataFrame | None = None,
     consolidate: bool = True,
+    restrictions: pd.DataFrame | None = None,
 ) -> nx.MultiDiGraph:
     """Turn a raw (unsimplified) OSM drive graph into the twin's road graph.
 
@@ -121,6 +163,8 @@ def prepare_drive_graph(
         :data:`SIGNAL_SNAP_M` metres.
     consolidate : bool
         Merge the nodes of one junction into one intersection.
+    restrictions : pandas.DataFrame, optional
+        OSM turn restrictions (:func:`twin.osm.read_turn_restrictions`).
 
     Returns
     -------
@@ -128,7 +172,8 @@ def prepare_drive_graph(
         Simplified graph in EPSG:4326; nodes with ``x``, ``y``, ``signal``,
         ``street_count``; edges with ``length`` (m), ``highway`` (one class),
         ``lanes`` (per direction), ``name``, ``oneway``, ``speed_kph``, ``travel_time`` (s)
-        and ``geometry``.
+        and ``geometry``; ``graph.graph["turn_restrictions"]`` lists the restrictions
+        as ``(from node, via node, to node, kind)``.
     """
     graph = raw.copy()
     n_signals = _mark_signals(graph, extra_signals)
@@ -137,6 +182,7 @@ def prepare_drive_graph(
         warnings.simplefilter("ignore", category=UserWarning)
         if not graph.graph.get("simplified", False):
             graph = ox.simplify_graph(graph, node_attrs_include=["signal"])
+        turns = _resolve_restrictions(graph, restrictions)
         if consolidate:
             projected = ox.project_graph(graph)
             projected = ox.consolidate_intersections(
@@ -144,6 +190,12 @@ def prepare_drive_graph(
                 dead_ends=True, reconnect_edges=True,
             )
             graph = ox.project_graph(projected, to_latlong=True)
+            mapping = {}
+            for node, data in graph.nodes(data=True):
+                original = data.get("osmid_original", node)
+                for old in original if isinstance(original, list) else [original]:
+                    mapping[int(old)] = node
+            turns = _map_restrictions(turns, mapping)
     for _, data in graph.nodes(data=True):
         data["signal"] = bool(data.get("signal", False))
         data.pop("osmid_original", None)
@@ -164,9 +216,34 @@ def prepare_drive_graph(
             data.pop(key, None)
     graph = ox.add_edge_speeds(graph, hwy_speeds=DEFAULT_SPEEDS_KPH, fallback=25.0)
     graph = ox.add_edge_travel_times(graph)
+    labels = {old: new for new, old in enumerate(sorted(graph.nodes))}
     graph = nx.convert_node_labels_to_integers(graph, ordering="sorted")
     graph.graph["crs"] = "epsg:4326"
+    graph.graph["turn_restrictions"] = _map_restrictions(turns, labels)
     return graph
+
+
+def restrictions_layer(graph: nx.MultiDiGraph) -> gpd.GeoDataFrame:
+    """The ``turn_restrictions`` layer: one point (the via node) per restricted turn.
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        From :func:`prepare_drive_graph`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``from_node``, ``via_node``, ``to_node``, ``restriction``.
+    """
+    rows = graph.graph.get("turn_restrictions", [])
+    frame = pd.DataFrame(rows, columns=["from_node", "via_node", "to_node", "restriction"])
+    frame = frame.astype({"from_node": "int64", "via_node": "int64", "to_node": "int64"})
+    points = [shapely.Point(graph.nodes[v]["x"], graph.nodes[v]["y"]) for v in frame["via_node"]]
+    gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=4326), crs=4326)
+    gdf["source"] = "osm"
+    gdf.index = pd.RangeIndex(len(gdf), name="fid")
+    return gdf
 
 
 def graph_to_layers(graph: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:

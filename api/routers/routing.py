@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,6 +15,9 @@ from twin.city import City
 __all__ = ["router"]
 
 router = APIRouter(tags=["routing"])
+# Point-to-point routes take about a millisecond (contraction hierarchies): their handlers
+# run on the event loop, which is cheaper than a hop to the thread pool and back. One-to-many
+# work (dispatch, coverage, isochrones) stays in the thread pool.
 
 
 class Location(BaseModel):
@@ -74,24 +77,33 @@ class DispatchRequest(BaseModel):
 
 
 @router.post("/routes", summary="Fastest route for normal traffic")
-def post_route(body: RouteRequest, city: City = Depends(get_city)) -> dict[str, Any]:
+async def post_route(body: RouteRequest, city: City = Depends(get_city)) -> dict[str, Any]:
     """Route as GeoJSON geometry with ``distance_m`` and ``eta_s`` (signal delays included)."""
     return city.routing.route(body.origin.as_dict(), body.destination.as_dict(),
                               depart_at=body.depart_at)
 
 
 @router.post("/routes/emergency", summary="Emergency route with its green wave (一路绿灯)")
-def post_emergency(body: EmergencyRequest, city: City = Depends(get_city)) -> dict[str, Any]:
+async def post_emergency(body: EmergencyRequest, city: City = Depends(get_city)) -> dict[str, Any]:
     """Route, ETA with and without priority, and the priority plan of every signal."""
     return city.routing.emergency_route(body.origin.as_dict(), body.destination.as_dict(),
                                         vehicle=body.vehicle, depart_at=body.depart_at)
 
 
 @router.post("/routes/emergency/{run_id}/position", summary="Re-plan from a live position")
-def post_position(run_id: Annotated[str, PathParam(max_length=64)], body: PositionUpdate,
+async def post_position(run_id: Annotated[str, PathParam(max_length=64)], body: PositionUpdate,
                   city: City = Depends(get_city)) -> dict[str, Any]:
     """The run re-planned from the reported position."""
     return city.routing.update_position(run_id, body.lon, body.lat, body.at)
+
+
+@router.delete("/routes/emergency/{run_id}", status_code=204,
+               summary="Finish an emergency run (its green windows are released)")
+async def delete_emergency(run_id: Annotated[str, PathParam(max_length=64)],
+                     city: City = Depends(get_city)) -> Response:
+    """Forget the run; ``404`` when there is no such active run."""
+    city.routing.finish(run_id)
+    return Response(status_code=204)
 
 
 @router.post("/dispatch", summary="Stations ranked by ETA to an incident (消防一键护航)")

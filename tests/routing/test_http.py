@@ -31,6 +31,11 @@ def test_emergency_route(client: TestClient) -> None:
     res = client.post(f"/routes/emergency/{run['id']}/position",
                       json={"lon": lon, "lat": lat, "at": "2026-11-23T08:00:20+08:00"})
     assert res.status_code == 200 and res.json()["id"] == run["id"]
+    assert client.delete(f"/routes/emergency/{run['id']}").status_code == 204
+    gone = client.delete(f"/routes/emergency/{run['id']}")
+    assert gone.status_code == 404 and run["id"] in gone.json()["detail"]
+    assert client.post(f"/routes/emergency/{run['id']}/position",
+                       json={"lon": lon, "lat": lat}).status_code == 404
 
 
 def test_route_and_dispatch_and_coverage(client: TestClient) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from routing.errors import InvalidVehicle, StationNotFound, VehicleNotFound
-from routing.service import LOCAL_TZ
+from routing.service import ENGINE_KEYS, LOCAL_TZ, RUN_RETENTION_S, RoutingService
 from twin import City
 
 DEPART = dt.datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ)
@@ -127,3 +127,30 @@ def test_coverage_and_what_if(city: City) -> None:
     assert city.routing.coverage(minutes=3) == base
     with pytest.raises(StationNotFound):
         city.routing.coverage(remove_stations=["nope"])
+
+
+def test_runs_are_forgotten_after_their_eta(city: City) -> None:
+    old = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
+    later = DEPART + dt.timedelta(seconds=old["eta_s"] + RUN_RETENTION_S + 60)
+    new = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=later)
+    with pytest.raises(VehicleNotFound):
+        city.routing.finish(old["id"])
+    # the forgotten run's windows are released: the same route again has no conflict with it
+    assert all(c["with"] != old["id"] for c in new["conflicts"])
+    city.routing.finish(new["id"])
+
+
+def test_saved_hierarchies_are_used_when_they_match(city: City, tmp_path) -> None:  # noqa: ANN001
+    saved = city.bundle_dir / "routing"
+    assert sorted(p.name for p in saved.glob("*.npz")) == sorted(
+        f"{v}-{'peak' if p else 'offpeak'}-{'gw' if g else 'nogw'}.npz" for v, p, g in ENGINE_KEYS)
+    service = RoutingService(city.routing.network, city.routing.stations, hierarchy_dir=saved)
+    engine = service.engine("fire")
+    assert engine._hierarchy is not None, "loaded, not contracted on first use"
+    assert engine._hierarchy.fingerprint == engine.fingerprint
+    # a hierarchy of other weights is not used
+    (tmp_path / "fire-offpeak-gw.npz").write_bytes((saved / "car-peak-gw.npz").read_bytes())
+    other = RoutingService(city.routing.network, city.routing.stations, hierarchy_dir=tmp_path)
+    assert other.engine("fire")._hierarchy is None
+    a, b = (int(i) for i in city.routing.network._routable_idx[[0, -1]])
+    assert other.engine("fire").route(a, b).duration_s == pytest.approx(engine.route(a, b).duration_s)

@@ -239,10 +239,10 @@ class City:
 
     def warm(self) -> None:
         """Open what the first requests would otherwise wait for: the address and routing
-        services and every tileable layer's projection (about a second on the embedded
-        city). Servers call it before taking traffic."""
-        for service in ("address", "routing"):
-            getattr(self, service)  # cached properties: opened once
+        services (with their compiled route queries) and every tileable layer's projection
+        (a few seconds on the embedded city). Servers call it before taking traffic."""
+        self.address  # noqa: B018  (a cached property: opened once)
+        self.routing.warm()
         self.layer_service.warm()
 
     def map(self, layers: list[str] | None = None, **kwargs: Any) -> pydeck.Deck:

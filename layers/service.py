@@ -80,6 +80,7 @@ class LayerService:
         self._editors: dict[str, LayerEditor] = {}
         self._projected: dict[str, ProjectedLayer] = {}
         self._projecting: dict[str, threading.Lock] = {}
+        self._touched: dict[tuple[str, int], tuple[float, ...] | None] = {}  # edit -> bounds
         self._lock = threading.Lock()
         if postgis is not None:
             ensure_edits_table(*postgis)
@@ -280,7 +281,10 @@ class LayerService:
         for change in changes[first:]:
             if change.layer_version > new:
                 break
-            out.append(_change_bounds(change))
+            key = (name, change.layer_version)
+            if key not in self._touched:  # parsed once per edit, not once per tile
+                self._touched[key] = _change_bounds(change)
+            out.append(self._touched[key])
         return out
 
     def in_bounds(self, names: Sequence[str], z: int, x: int, y: int) -> bool:

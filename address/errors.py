@@ -10,6 +10,7 @@ __all__ = [
     "AddressVersionConflict",
     "InvalidCoordinates",
     "DuplicateAddress",
+    "AddressUnavailable",
 ]
 
 
@@ -51,3 +52,13 @@ class DuplicateAddress(AddressError, ValueError):
     def __init__(self, message: str, *, existing_code: str) -> None:
         super().__init__(message)
         self.existing_code = existing_code
+
+
+class AddressUnavailable(AddressError, RuntimeError):
+    """The city has no standard addresses: it lies in no known Chinese division, so there
+    are no province, city and district names and no division codes to build them on.
+    ``missing`` names what is missing."""
+
+    def __init__(self, message: str, *, missing: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing or []

@@ -1,4 +1,10 @@
-"""Geocoding (text -> ranked standard-address candidates) and reverse geocoding."""
+"""Geocoding (text -> ranked standard-address candidates) and reverse geocoding.
+
+A text resolves at the first of these that matches: a door (known, else interpolated)
+on a known road; a named place of the gazetteer (POI, station, stop: the whole text
+after its division prefixes, exactly, or a station / stop with ``站`` / ``地铁站``
+added); the road; the street or district.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +18,22 @@ from rapidfuzz.distance import Levenshtein
 
 from address.crs import from_wgs84, to_wgs84
 from address.errors import AddressNotFound, InvalidCoordinates
-from address.gazetteer import Gazetteer, Road, latin_key, road_pinyin
+from address.gazetteer import Gazetteer, Road, latin_key, place_key, road_pinyin
 from address.model import Components, canonical_text
 from address.normalize import normalize
-from address.parse import parse
+from address.parse import parse, place_texts
 
-__all__ = ["Geocoder", "SCORES"]
+__all__ = ["Geocoder", "SCORES", "PLACE_SCORES"]
 
 #: Base score per way of matching; fuzzy road matches and corrections lower it.
 SCORES = {"door": 1.0, "interpolated": 0.75, "road": 0.6, "community": 0.4, "street": 0.35,
           "district": 0.2}
+#: Base score of a place match by kind (see :data:`address.gazetteer.PLACE_KINDS`).
+PLACE_SCORES = {"station": 0.9, "poi": 0.88, "stop": 0.86}
+#: Written after a station's or stop's name: ``人民广场站``, ``人民广场地铁站``.
+_STATION_SUFFIXES = ("地铁站", "站")
+#: Most places of one name returned (chains have hundreds of shops)
+_MAX_PLACES = 20
 _DIRECTIONS = "东西南北中"
 MAX_INTERPOLATION_GAP = 400
 
@@ -153,6 +165,9 @@ class Geocoder:
         -------
         list of dict
             ``{code, address, components, lon, lat, level, score, flags, crs}``, best first.
+            ``level`` is one of :data:`address.model.LEVELS`; a ``place`` also carries
+            ``name`` (normalized), ``label`` (as its source writes it) and ``kind``
+            (``station``, ``poi``, ``stop``), and ``code`` is its door's code, if any.
 
         Raises
         ------
@@ -169,6 +184,12 @@ class Geocoder:
         results = []
         for match in self.resolve_road(comp.road, number=comp.number, raw=text):
             results.extend(self._candidates(comp, match))
+        places = self._places(text, clean)
+        doors = [r["score"] for r in results if r["level"] == "door"]
+        for r in places:  # a door address resolves at door level first
+            if doors:
+                r["score"] = round(max(min(r["score"], min(doors) - 0.01), 0.01), 3)
+        results.extend(places)
         if not results:
             results = self._admin_level(comp)
         if not results:
@@ -227,6 +248,61 @@ class Geocoder:
                                 SCORES["road"] - penalty, flags))
         return out
 
+    # -- places --------------------------------------------------------------------
+    def _places(self, text: str, clean: str) -> list[dict[str, Any]]:
+        """Places named by the whole text (after its division prefixes), best first.
+
+        The texts tried, longest first, stopping at the first that names a place: the
+        normalized text with bracketed parts kept, then as normalized (remarks dropped),
+        each also without its province / city / district / street; for each, the exact
+        name, then a station's or stop's name with ``地铁站`` / ``站`` taken off.
+        """
+        g = self.gazetteer
+        if not len(g.places):
+            return []
+        heads = []
+        keys = place_key(text)
+        for base in dict.fromkeys([*(keys[:1] if keys else ()), clean]):
+            heads.extend(place_texts(base, g))
+        for head in dict.fromkeys(heads):
+            tries = [(head, "", ("station", "poi", "stop"))]
+            tries += [(head[:-len(s)], s, ("station", "stop")) for s in _STATION_SUFFIXES
+                      if head.endswith(s) and len(head) > len(s) + 1]
+            for key, suffix, kinds in tries:
+                found = g.find_places(key, kinds=kinds)[:_MAX_PLACES]
+                if found:
+                    return [self._place_result(place, short=short, suffix=suffix,
+                                               ambiguous=len(found) > 1, key=key)
+                            for place, short in found]
+        return []
+
+    def _place_result(self, place: dict[str, Any], *, short: bool, suffix: str, ambiguous: bool,
+                      key: str) -> dict[str, Any]:
+        g = self.gazetteer
+        flags = [f"place_{place['kind']}"]
+        score = PLACE_SCORES.get(place["kind"], min(PLACE_SCORES.values()))
+        if suffix:
+            flags.append(f"place_suffix:{suffix}")
+            score -= 0.02
+        if short:
+            flags.append(f"place_branch_unspecified:{place['name']}")
+            score -= 0.05
+        if ambiguous:
+            flags.append("place_ambiguous")
+            score -= 0.02
+        if not suffix and key in g.roads:  # the text names a road as well: the road first
+            flags.append("place_is_road_name")
+            score = SCORES["road"] - 0.05
+        district = g.district_name.get(place["district_code"])
+        if district is None:
+            flags.append("district_unknown")
+        c = Components(district=district, district_code=place["district_code"],
+                       road=place["road"], number=place["number"], place=place["name"])
+        out = self._result(c, place["door_code"], place["lon"], place["lat"], "place", score,
+                           flags)
+        out.update(name=place["name"], label=place["label"], kind=place["kind"])
+        return out
+
     def _admin_level(self, comp: Components) -> list[dict[str, Any]]:
         """Community / street / district level: no coordinates exist for them in the data,
         so they are located by the doors tagged with that district, where any."""
@@ -238,10 +314,10 @@ class Geocoder:
                                  level, SCORES[level], comp.flags + ["approximate"])]
         return []
 
-    @staticmethod
-    def _result(c: Components, code: str | None, lon: float, lat: float, level: str,
+    def _result(self, c: Components, code: str | None, lon: float, lat: float, level: str,
                 score: float, flags: list[str]) -> dict[str, Any]:
-        return {"code": code, "address": canonical_text(c), "components": c.to_dict(),
+        return {"code": code, "address": canonical_text(c, self.gazetteer.locality),
+                "components": c.to_dict(),
                 "lon": round(lon, 7), "lat": round(lat, 7), "level": level,
                 "score": round(max(score, 0.01), 3), "flags": flags}
 
@@ -254,6 +330,9 @@ class Geocoder:
     # -- reverse ---------------------------------------------------------------------
     def reverse(self, lon: float, lat: float, *, crs: str = "wgs84") -> dict[str, Any]:
         """Nearest standard address and road to a point, with distances (m).
+
+        ``address`` is the nearest door (absent when the city has no door addresses);
+        ``road`` the nearest road with its canonical text and district.
 
         Raises
         ------
@@ -276,10 +355,14 @@ class Geocoder:
             comp = Components(road=row["road"], number=int(row["number"]),
                               district=g.district_name.get(row["district_code"]))
             dlon, dlat = from_wgs84(float(row["lon"]), float(row["lat"]), crs)
-            out["address"] = {"code": row["code"], "address": canonical_text(comp),
+            out["address"] = {"code": row["code"], "address": canonical_text(comp, g.locality),
                               "lon": round(float(dlon), 7), "lat": round(float(dlat), 7),
                               "distance_m": round(door[1], 1), "names": row["names"]}
         if road is not None:
+            district = g.district_name.get(road[0].district_code)
             out["road"] = {"name": road[0].name, "code": road[0].code,
+                           "address": canonical_text(Components(road=road[0].name,
+                                                                district=district), g.locality),
+                           "district": district, "district_code": road[0].district_code,
                            "distance_m": round(road[1], 1)}
         return out

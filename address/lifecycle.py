@@ -25,7 +25,7 @@ from address.errors import (
     InvalidAddress,
     InvalidCoordinates,
 )
-from address.gazetteer import SHANGHAI_CODE, Gazetteer
+from address.gazetteer import Gazetteer
 from address.model import make_code
 from address.normalize import normalize
 
@@ -163,7 +163,7 @@ class AddressBook:
             self._unique(fields["road"], fields["number"], None)
             division = fields.get("district_code") or self.gazetteer.roads.get(
                 fields["road"], None) and self.gazetteer.roads[fields["road"]].district_code
-            code = self._next_code(division or SHANGHAI_CODE)
+            code = self._next_code(division or self.gazetteer.default_code)
             record = {"code": code, "road": fields["road"], "number": fields["number"],
                       "sub_number": fields.get("sub_number"), "lon": fields["lon"],
                       "lat": fields["lat"], "names": fields.get("names") or "",

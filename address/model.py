@@ -1,7 +1,8 @@
 """The standard address model: components, levels, canonical text, codes.
 
-A standard address is the hierarchy 省/直辖市 > 区 > 街道/镇 > 社区(居委会) > 路/街/巷 >
-门牌号 > 小区/大厦 > 楼栋 > 单元 > 室; every level below the road is optional.
+A standard address is the hierarchy 省 > 市 (once for a 直辖市) > 区 > 街道/镇 >
+社区(居委会) > 路/街/巷 > 门牌号 > 小区/大厦 > 楼栋 > 单元 > 室; every level below the road
+is optional. The province and city come from the :class:`Locality` a gazetteer serves.
 
 Codes follow the spirit of GB/T 23705: the 12-digit division code of the most precise
 known division (district code padded with zeros when only the district is known), one
@@ -14,13 +15,69 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LEVELS", "COMPONENTS", "Components", "canonical_text", "make_code", "TYPE_DIGIT"]
+__all__ = ["LEVELS", "COMPONENTS", "Components", "Locality", "canonical_text", "make_code",
+           "TYPE_DIGIT", "NO_DIVISION"]
 
-LEVELS = ("door", "road", "community", "street", "district")
-COMPONENTS = ("province", "district", "street", "community", "road", "number", "sub_number",
-              "lane", "place", "building", "unit", "room")
+#: Levels of a geocoding result, most precise first: a door address, a named place (POI,
+#: station, stop), a road, then the divisions.
+LEVELS = ("door", "place", "road", "community", "street", "district")
+COMPONENTS = ("province", "city", "district", "street", "community", "road", "number",
+              "sub_number", "lane", "place", "building", "unit", "room")
 TYPE_DIGIT = {"door": "1", "road": "2", "room": "3"}
-SHANGHAI = "上海市"
+#: Division part of the codes of a gazetteer that knows neither district nor city.
+NO_DIVISION = "000000"
+
+
+@dataclass(frozen=True)
+class Locality:
+    """The city a gazetteer serves: its province and city names and its division code.
+
+    Parameters
+    ----------
+    province : str
+        ``广东省``; for a municipality (直辖市) the city itself (``上海市``).
+    city : str
+        ``深圳市`` / ``上海市``.
+    city_code : str
+        6-digit division code of the city (``440300``, ``310000``): the code prefix of
+        addresses whose district is unknown.
+    province_short, city_short : str, optional
+        Short names people also write (``广东``, ``深圳``).
+
+    Examples
+    --------
+    >>> Locality("广东省", "深圳市", "440300").prefix
+    '广东省深圳市'
+    >>> Locality("上海市", "上海市", "310000").prefix
+    '上海市'
+    """
+
+    province: str
+    city: str
+    city_code: str
+    province_short: str | None = None
+    city_short: str | None = None
+
+    @property
+    def municipality(self) -> bool:
+        """Province and city are one (上海市, 北京市, 天津市, 重庆市)."""
+        return self.province == self.city
+
+    @property
+    def prefix(self) -> str:
+        """Province + city, the city once for a municipality."""
+        return self.province if self.municipality else self.province + self.city
+
+    def to_dict(self) -> dict[str, str | None]:
+        """JSON-ready fields."""
+        return {"province": self.province, "city": self.city, "city_code": self.city_code,
+                "province_short": self.province_short, "city_short": self.city_short}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Locality:
+        """The inverse of :meth:`to_dict`."""
+        return cls(**{k: data.get(k) for k in ("province", "city", "city_code",
+                                               "province_short", "city_short")})
 
 
 @dataclass
@@ -28,6 +85,7 @@ class Components:
     """Parsed components of an address (None where absent)."""
 
     province: str | None = None
+    city: str | None = None
     district: str | None = None
     district_code: str | None = None
     street: str | None = None
@@ -52,9 +110,28 @@ class Components:
                 if k != "flags" and v is not None and v != ""}
 
 
-def canonical_text(c: Components) -> str:
-    """The one canonical text form: 上海市 + 区 + 路 + 门牌 + 小区 + 楼栋 + 单元 + 室."""
-    parts = [SHANGHAI, c.district or "", c.road or ""]
+def canonical_text(c: Components, locality: Locality | None = None) -> str:
+    """The one canonical text form: 省 + 市 + 区 + 路 + 门牌 + 小区 + 楼栋 + 单元 + 室.
+
+    Parameters
+    ----------
+    c : Components
+        The address.
+    locality : Locality, optional
+        The gazetteer's city, whose province and city (once for a municipality) start the
+        text; without it, the components' own province and city.
+
+    Examples
+    --------
+    >>> canonical_text(Components(district="福田区", road="深南大道", number=6008),
+    ...                Locality("广东省", "深圳市", "440300"))
+    '广东省深圳市福田区深南大道6008号'
+    """
+    if locality is not None:
+        head = locality.prefix
+    else:
+        head = "".join(dict.fromkeys(p for p in (c.province, c.city) if p))
+    parts = [head, c.district or "", c.road or ""]
     if c.lane is not None:
         parts.append(f"{c.lane}弄")
     if c.number is not None:

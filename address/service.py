@@ -99,7 +99,7 @@ class AddressService:
         rec = self.book.get(code, as_of=as_of)
         comp = Components(road=rec["road"], number=rec["number"], sub_number=rec.get("sub_number"),
                           district=self.gazetteer.district_name.get(rec.get("district_code")))
-        return {**rec, "address": canonical_text(comp),
+        return {**rec, "address": canonical_text(comp, self.gazetteer.locality),
                 "url": record_url(self.public_url, code), "crs": "wgs84"}
 
     def qr(self, code: str, *, kind: str = "png") -> bytes:

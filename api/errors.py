@@ -27,6 +27,7 @@ ERROR_STATUS: list[tuple[type[Exception], int]] = [
     (address_errors.AddressVersionConflict, 409),
     (address_errors.InvalidCoordinates, 400),
     (address_errors.InvalidAddress, 400),
+    (address_errors.AddressUnavailable, 409),
     (layer_errors.LayerNotFound, 404),
     (layer_errors.FeatureNotFound, 404),
     (layer_errors.TileOutOfRange, 404),

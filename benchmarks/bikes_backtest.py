@@ -1,34 +1,37 @@
-"""Bike metrics across resolutions, models of the real grid, history length and volume.
+"""Bike figures on held-out days: ours vs the status quo, with and without the floor.
 
-Runs the model of the embedded city (real Mobike grid demand, synthetic trips) and prints:
+Runs the model of the embedded city (real Mobike grid demand, **simulated** trips; every
+figure below is on simulated trips except the real-grid table) and prints README-ready
+tables:
 
-1. per H3 resolution: 精准投放率 on the held-out days, per day for the deployed quota
-   (:mod:`twin.bikes.forecast`) and for the reference mean rule, beside the **ceiling**:
-   the same per-day rate for the quota that knows each cell's expected pick-ups of the
-   generator (estimated from :data:`ORACLE_DAYS` extra weekdays and weekend days without
-   the day shock, never shown to the model); no quota fitted on any history can beat it
-   except by chance, since a day's need is a Poisson draw around that expectation. Then
-   the held-out period rate, 乱停乱放率 and bikes moved;
-2. 精准投放率 on held-out real grid cells, for each model of :mod:`twin.bikes.gridmodel`,
-   at ±20 / 30 / 50 % and the median absolute error, with the ceilings of the real data;
-3. at res 9: the held-out-day rates (and their ceiling) when the quotas are fitted on more
-   days (10, 30, 60) and at other daily volumes (each row has its own calendar, so its own
-   held-out days);
-4. at res 9: 乱停乱放率 with / without fences and quotas for several bay shares.
+1. per H3 resolution, on the held-out days (each forecast the evening before from the
+   earlier days, the calendar and a rain forecast that is wrong with a stated
+   probability; never the generator's day factors): 精准投放率 of our quotas and of the
+   status quo (the whole fleet spread like last week's drop-offs, no fences; and the same
+   allocation scaled to our total), each with the ±1-bike floor and without it; the
+   **oracle** column is the same rate for the quota that knows the generator's expected
+   pick-ups of each cell and the day's realised factor (estimated from
+   :data:`ORACLE_DAYS` extra days of each type, never shown to the model): no forecast
+   can beat it except by chance. Then 乱停乱放率 (status quo vs ours) and bikes moved;
+2. 精准投放率 on held-out real grid cells (basis real), per model of
+   :mod:`twin.bikes.gridmodel`, with the ceilings of the real data;
+3. the same held-out-day table for a city without the real grid (the land-use proxy of
+   the embedded city's roads), to show what the proxy gives.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bikes_backtest.py
+    PYTHONPATH=. .venv/bin/python benchmarks/bikes_backtest.py [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
 import pandas as pd
 
 from twin import City
-from twin.bikes.backtest import held_out_days, held_out_period
-from twin.bikes.calendar import SHOCK_SD, WEEKEND_VOLUME
+from twin.bikes import service_from_layers
+from twin.bikes.calendar import WEEKEND_VOLUME
 from twin.bikes.forecast import day_quota
 from twin.bikes.model import hourly_flows, need_from_pickups, precise_rate
 from twin.bikes.service import DEFAULTS, BikeService
@@ -44,126 +47,111 @@ def _service(city: City, **options: object) -> BikeService:
     return BikeService(*layers, **options)
 
 
-def _daily_pickups(service: BikeService, res: int) -> np.ndarray:
-    return service.model(res).flows.pickups.sum(axis=1)
-
-
-def _expected_pickups(service: BikeService) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per resolution: expected pick-ups per cell on a factor-1 weekday and weekend day."""
+def _expected_pickups(service: BikeService,
+                      resolutions: tuple[int, ...]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per resolution: expected pick-ups per cell per unit of day factor, working day and
+    day off (the generator's truth, for the oracle only)."""
     n = ORACLE_DAYS
-    calendar = pd.DataFrame({"date": pd.date_range("2030-01-01", periods=2 * n),
-                             "weekend": [False] * n + [True] * n, "rain": False,
+    calendar = pd.DataFrame({"date": pd.date_range("2030-01-07", periods=2 * n),
+                             "weekend": [False] * n + [True] * n,
+                             "day_off": [False] * n + [True] * n, "rain": False,
                              "factor": [1.0] * n + [WEEKEND_VOLUME] * n})
     trips = generate_trips(service.generator_cells(), calendar,
                            trips_per_day=service.options["trips_per_day"],
                            seed=service.options["seed"] + 1000)
     out = {}
-    for res in RESOLUTIONS:
+    for res in resolutions:
         flows = hourly_flows(ingest_trips(trips, res=res), service.model(res).cells["cell"].to_numpy())
         daily = flows.pickups.sum(axis=1)
         out[res] = daily[:n].mean(axis=0), daily[n:].mean(axis=0) / WEEKEND_VOLUME
     return out
 
 
-def _ceiling(service: BikeService, res: int, expected: tuple[np.ndarray, np.ndarray]) -> float:
-    """Mean per-day rate of the quota that knows the generator's expected pick-ups.
-
-    ``expected`` is at the default volume; expected pick-ups scale with the daily volume.
-    """
+def _oracle(service: BikeService, res: int, expected: tuple[np.ndarray, np.ndarray]) -> float:
+    """Mean held-out rate of the quota knowing the expected pick-ups and the day's factor."""
     m, o = service.model(res), service.options
-    volume = o["trips_per_day"] / DEFAULTS["trips_per_day"]
-    expected = (expected[0] * volume, expected[1] * volume)
-    needs = need_from_pickups(_daily_pickups(service, res))
+    needs = need_from_pickups(m.flows.pickups.sum(axis=1))
     rates = []
-    for d in range(o["fit_days"], len(m.days)):
-        rate = expected[1] if m.days["weekend"].iat[d] else expected[0]
-        quota = day_quota(rate, float(m.days["factor"].iat[d]), m.capacity, sd=SHOCK_SD,
-                          fleet=o["fleet"])
+    for d in range(m.fit_days, len(m.days)):
+        rate = expected[1] if m.days["day_off"].iat[d] else expected[0]
+        quota = day_quota(rate, float(m.days["actual"].iat[d]), m.capacity, fleet=o["fleet"])
         rates.append(precise_rate(quota, needs[d]))
     return float(np.mean(rates))
 
 
-def _resolution_table(service: BikeService,
-                      expected: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
-    print("| res | cells | mean need (bikes) | per day: deployed quota | per day: mean rule | "
-          "per day: ceiling | held-out period | disorderly without | with | reduction | "
-          "bikes moved am+pm |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for res in RESOLUTIONS:
+def _days_table(title: str, service: BikeService, resolutions: tuple[int, ...],
+                expected: dict[int, tuple[np.ndarray, np.ndarray]] | None) -> None:
+    print(f"**{title}** ({service.source}; basis: {service.basis}; fleet "
+          f"{service.options['fleet']:,}, {service.options['trips_per_day']:,} trips a day)\n")
+    print("| res | cells | mean need (bikes) | ours | ours, no floor | status quo | "
+          "status quo, no floor | status quo same total | same total, no floor | oracle | "
+          "disorderly: status quo | disorderly: ours | bikes moved am+pm |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for res in resolutions:
         m = service.metrics(res=res)
-        held = service.model(res).needs[service.options["fit_days"]:]
-        print(f"| {res} | {len(service.model(res).cells):,} | {held[held > 0].mean():.1f} | "
-              f"{m['precise_deployment_rate']:.3f} | {m['precise_deployment_rate_mean_rule']:.3f} | "
-              f"{_ceiling(service, res, expected[res]):.3f} | "
-              f"{m['precise_deployment_rate_period']:.3f} | "
-              f"{m['disorderly_parking_rate_without']:.3f} | {m['disorderly_parking_rate_with']:.3f} | "
-              f"{m['disorderly_parking_reduction']} | {m['bikes_moved_by_rebalancing']:,} |")
+        f = {k: v["value"] for k, v in m["figures"].items()}
+        model = service.model(res)
+        held = model.needs[model.fit_days:]
+        oracle = f"{_oracle(service, res, expected[res]):.3f}" if expected else "-"
+        print(f"| {res} | {len(model.cells):,} | {held[held > 0].mean():.1f} | "
+              f"{f['precise_deployment_rate']:.3f} | {f['precise_deployment_rate_no_floor']:.3f} | "
+              f"{f['precise_deployment_rate_status_quo']:.3f} | "
+              f"{f['precise_deployment_rate_status_quo_no_floor']:.3f} | "
+              f"{f['precise_deployment_rate_status_quo_same_total']:.3f} | "
+              f"{f['precise_deployment_rate_status_quo_same_total_no_floor']:.3f} | {oracle} | "
+              f"{f['disorderly_parking_rate_status_quo']:.3f} | "
+              f"{f['disorderly_parking_rate_with']:.3f} | {f['bikes_moved_by_rebalancing']:,} |")
+    m = service.metrics(res=resolutions[-1])
+    t = m["trips"]
+    print(f"\n{t['held_out_days']} held-out days ({m['days'][0]['date']} to {m['days'][-1]['date']}) "
+          f"after {t['fit_days']} fitting days; day volume model of the last forecast: "
+          f"{m['volume_model']}")
 
 
 def _grid_table(service: BikeService) -> None:
     g = service.metrics(res=9)["grid_holdout"]
     splits = service.options["grid_splits"]
-    print(f"| real 1 km grid: {g['cells_fit']} cells fitted, {g['cells_held_out']} held out | "
-          f"±20 % (this split) | ±20 % (mean of {splits} splits) | ±30 % | ±50 % | "
-          "median abs error | bandwidth (m) | ridge |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"**Held-out real grid cells** (basis: real; {g['cells_fit']} cells fitted, "
+          f"{g['cells_held_out']} held out)\n")
+    print(f"| model | ±20 % (this split) | ±20 % (mean of {splits} splits) | ±30 % | ±50 % | "
+          "median abs error |")
+    print("|---|---|---|---|---|---|")
     for name, r in g["models"].items():
         mark = " (reported)" if name == g["model"] else ""
         print(f"| {name}{mark} | {r['within_20']:.3f} | {r['within_20_mean_of_splits']:.3f} | "
-              f"{r['within_30']:.3f} | {r['within_50']:.3f} | {r['median_abs_error']:.3f} | "
-              f"{r['bandwidth_m'] or '-'} | {r['ridge']} |")
+              f"{r['within_30']:.3f} | {r['within_50']:.3f} | {r['median_abs_error']:.3f} |")
     c = g["ceilings"]
-    print(f"| ceiling: covariates in-sample | {g['in_sample_rate']:.3f} | | | | | | |")
-    print(f"| ceiling: {g['model']} in-sample | {g['in_sample_rate_headline']:.3f} | | | | | | |")
     for name, key in (("ceiling: need from the cell's own ends vs its starts", "ends_vs_starts"),
                       ("ceiling: two random halves of the starts", "split_half")):
         r = c[key]
         print(f"| {name} | {r['within_20']:.3f} | | {r['within_30']:.3f} | {r['within_50']:.3f} | "
-              f"{r['median_abs_error']:.3f} | | |")
+              f"{r['median_abs_error']:.3f} |")
     print(f"| ceiling: Poisson (a perfect model of each cell's expected starts) | "
-          f"{c['poisson']:.3f} | | | | | | |")
-
-
-def _history_table(city: City, expected: tuple[np.ndarray, np.ndarray]) -> None:
-    print("| res 9, 4 held-out days | trips/day | fit days | per day: deployed quota | "
-          "per day: mean rule | per day: ceiling | period rate | cells below need |")
-    print("|---|---|---|---|---|---|---|---|")
-    for per_day, fit in ((60_000, 10), (60_000, 30), (60_000, 60), (30_000, 10), (120_000, 10)):
-        service = _service(city, trips_per_day=per_day, days=fit + 4, fit_days=fit)
-        m, o = service.model(9), service.options
-        pickups = _daily_pickups(service, 9)
-        days = held_out_days(pickups, m.days, fit, m.capacity, o["fleet"])
-        period = held_out_period(pickups, m.days["factor"].to_numpy(), fit, m.capacity, o["fleet"])
-        print(f"| | {per_day:,} | {fit} | {days['precise_rate'].mean():.3f} | "
-              f"{days['mean_rule_rate'].mean():.3f} | {_ceiling(service, 9, expected):.3f} | "
-              f"{period:.3f} | "
-              f"{days['below_need_share'].mean():.3f} |")
-
-
-def _parking_table(city: City) -> None:
-    print("| res 9, bay share of sidewalk capacity | without | with | quotas only | fences only | "
-          "reduction |")
-    print("|---|---|---|---|---|---|")
-    for share in (0.05, 0.10, 0.20, 0.40):
-        m = _service(city, bay_share=share, grid_splits=1).metrics(res=9)
-        print(f"| {share:.2f} | {m['disorderly_parking_rate_without']:.3f} | "
-              f"{m['disorderly_parking_rate_with']:.3f} | {m['disorderly_parking_rate_quotas_only']:.3f} | "
-              f"{m['disorderly_parking_rate_fences_only']:.3f} | {m['disorderly_parking_reduction']} |")
+          f"{c['poisson']:.3f} | | | | |")
 
 
 def main() -> None:
-    city = City.load()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="the small shanghai-core bundle, resolutions 8-9, no oracle")
+    args = parser.parse_args()
     start = time.perf_counter()
+    if args.quick:
+        from twin.build import build_city
+
+        city, resolutions = City.load(build_city(name="shanghai-core", progress=False)), (8, 9)
+    else:
+        city, resolutions = City.load(), RESOLUTIONS
     default = _service(city)
-    expected = _expected_pickups(default)
-    _resolution_table(default, expected)
+    expected = None if args.quick else _expected_pickups(default, resolutions)
+    _days_table(f"{city.name}, held-out days", default, resolutions, expected)
     print()
     _grid_table(default)
     print()
-    _history_table(city, expected[9])
-    print()
-    _parking_table(city)
-    print(f"\n({time.perf_counter() - start:.0f} s)")
+    proxy = service_from_layers({"roads": city.layers["roads"]}, grid_splits=1)
+    _days_table(f"{city.name} roads only (land-use proxy, as a city without the Mobike grid)",
+                proxy, resolutions, None)
+    print(f"\n(defaults {DEFAULTS}; {time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Also measures cached tiles over HTTP on loopback (uvicorn, 2 workers) with a bou
 asyncio load generator. Needs a PostGIS URL in ``TWIN_TEST_DATABASE_URL`` (or starts a
 throwaway cluster with scripts/pgtest.sh).
 
-    .venv/bin/python benchmarks/tiles_mvt.py [--mvt-only]
+    .venv/bin/python benchmarks/tiles_mvt.py [--mvt-only] [--zooms 10-17] [--rounds 3]
+
+Also prints the largest tile per zoom (per layer and for every layer at once).
 """
 
 from __future__ import annotations
@@ -31,12 +33,30 @@ from twin.database import write_city_layers
 REPO = Path(__file__).resolve().parent.parent
 
 
-def tile_list(city: City) -> list:
+def tile_list(city: City, zooms: range) -> list:
+    """Every tile of ``zooms`` over the road network's extent."""
     minx, miny, maxx, maxy = city.layers["roads"].info.bounds
     tiles = []
-    for z in range(12, 17):
+    for z in zooms:
         tiles.extend(TMS.tiles(minx, miny, maxx, maxy, [z]))
     return tiles
+
+
+def size_table(city: City, tiles: list) -> None:
+    """Largest tile per zoom, per layer and for every tiled layer at once (KB)."""
+    names = [n for n, layer in city.layers.items() if layer.info.bounds is not None]
+    projected = {n: ProjectedLayer.from_gdf(n, city.layers[n].data, 1,
+                                            minzoom=city.layers[n].info.minzoom) for n in names}
+    zooms = sorted({t.z for t in tiles})
+    print("\n| largest tile (KB) | " + " | ".join(f"z{z}" for z in zooms) + " |")
+    print("|---|" + "---|" * len(zooms))
+    for label, group in [*((n, [n]) for n in ("roads", "pois", "homes", "bike_cells")
+                           if n in projected), ("all layers at once", names)]:
+        sizes = {z: 0 for z in zooms}
+        for t in tiles:
+            data = encode_tile([projected[n] for n in group], t.z, t.x, t.y)
+            sizes[t.z] = max(sizes[t.z], len(data))
+        print(f"| {label} | " + " | ".join(f"{sizes[z] / 1024:.0f}" for z in zooms) + " |")
 
 
 def paired(ours, theirs, tiles, rounds: int = 5) -> tuple[list[float], list[float]]:  # noqa: ANN001
@@ -112,7 +132,10 @@ def wrk_load(base: str, urls: list[str], seconds: int = 10, connections: int = 3
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mvt-only", action="store_true", help="skip the HTTP load part")
+    parser.add_argument("--zooms", default="10-17", help="zoom range, e.g. 10-17")
+    parser.add_argument("--rounds", type=int, default=3, help="times each path encodes a tile")
     args = parser.parse_args()
+    lo, hi = (int(z) for z in args.zooms.split("-"))
     city = City.load()
     url = os.environ.get("TWIN_TEST_DATABASE_URL")
     pgdir = None
@@ -123,23 +146,27 @@ def main() -> None:
     try:
         write_city_layers(url, city.name, city.layers, schema="bench")
         engine = connect(url)
-        tiles = tile_list(city)
-        print(f"{len(tiles)} tiles, z12-z16 over the embedded city; each path times every tile "
-              "5 times, the two paths alternating tile by tile\n")
+        tiles = tile_list(city, range(lo, hi + 1))
+        print(f"{len(tiles)} tiles, z{lo}-z{hi} over the whole extent of the embedded city; each "
+              f"path times every tile {args.rounds} times, the two paths alternating tile by "
+              "tile\n")
         print("| path | tiles/s | p50 ms | p99 ms |")
         print("|---|---|---|---|")
         for names in (["roads"], ["pois"], ["roads", "pois"]):
             infos = [city.layers[n].info for n in names]
-            projected = [ProjectedLayer.from_gdf(n, city.layers[n].data, 1) for n in names]
+            projected = [ProjectedLayer.from_gdf(n, city.layers[n].data, 1,
+                                                 minzoom=city.layers[n].info.minzoom)
+                         for n in names]
             ours, theirs = paired(lambda t, p=projected: encode_tile(p, t.z, t.x, t.y),
                                   lambda t, i=infos: postgis_tile(engine, "bench", i, t.z, t.x, t.y),
-                                  tiles)
+                                  tiles, rounds=args.rounds)
             label = ",".join(names)
             print(row(f"embedded {label}", ours))
             print(row(f"PostGIS ST_AsMVT {label}", theirs))
             print(f"| ratio embedded/PostGIS (p50) {label} | | "
                   f"{statistics.median(theirs) / statistics.median(ours):.2f}x faster | |")
         engine.dispose()
+        size_table(city, tiles)
         if args.mvt_only:
             return
         with running_server(workers=2) as (base, _):

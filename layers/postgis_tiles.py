@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from layers.errors import StoreUnavailable
+from layers.generalize import minzoom_sql
 from layers.postgis import _ident
 from layers.registry import LayerInfo
 from layers.tiles import BUFFER, EXTENT, check_tile
@@ -23,7 +24,8 @@ def _layer_sql(schema: str, info: LayerInfo, index: int) -> str:
         f"SELECT {cols}, ST_AsMVTGeom(ST_Transform(t.geometry, 3857), "
         f"ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom "
         f"FROM {table} t WHERE t.geometry && "
-        f"ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326)"
+        f"ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) "
+        f"AND {minzoom_sql(list(info.fields), info.minzoom)}"
         f") q WHERE q.geom IS NOT NULL)"
     )
 

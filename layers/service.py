@@ -193,7 +193,8 @@ class LayerService:
                 cached = self._projected.get(name)
             if cached is None or cached.version != layer.info.version:
                 version = layer.info.version  # read before the data: the label is never newer
-                cached = ProjectedLayer.from_gdf(name, layer.data, version, previous=cached)
+                cached = ProjectedLayer.from_gdf(name, layer.data, version, previous=cached,
+                                                 minzoom=layer.info.minzoom)
                 with self._lock:
                     self._projected[name] = cached
         return cached
@@ -234,8 +235,8 @@ class LayerService:
             engine, schema = self.postgis
             data = postgis_tile(engine, schema, infos, z, x, y)
         elif when:
-            layers = [ProjectedLayer.from_gdf(n, self.editor(n).as_of(when), v)
-                      for n, v in zip(names, versions, strict=True)]
+            layers = [ProjectedLayer.from_gdf(n, self.editor(n).as_of(when), v, minzoom=i.minzoom)
+                      for n, v, i in zip(names, versions, infos, strict=True)]
             data = encode_tile(layers, z, x, y)
         else:
             data = encode_tile([self._projected_layer(n) for n in names], z, x, y)

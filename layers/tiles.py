@@ -24,6 +24,7 @@ import shapely
 
 from layers._mvt import AttributeTable, encode_layer, tile_field
 from layers.errors import TileOutOfRange
+from layers.generalize import feature_minzoom
 
 __all__ = [
     "EXTENT",
@@ -90,10 +91,11 @@ class ProjectedLayer:
     mvt_ids: np.ndarray
     kinds: np.ndarray  # shapely geometry type ids
     value_memo: dict  # serialized attribute values per column, reused by the next version
+    minzooms: np.ndarray  # smallest zoom each feature is drawn at (layers.generalize)
 
     @classmethod
     def from_gdf(cls, name: str, gdf: gpd.GeoDataFrame, version: int, *,
-                 previous: ProjectedLayer | None = None) -> ProjectedLayer:
+                 previous: ProjectedLayer | None = None, minzoom: int = 0) -> ProjectedLayer:
         """Project and index ``gdf`` (rows without geometry are left out).
 
         Parameters
@@ -107,6 +109,9 @@ class ProjectedLayer:
         previous : ProjectedLayer, optional
             The same layer at an earlier version: its serialized attribute values are
             reused, so re-projecting after an edit costs a fraction of the first time.
+        minzoom : int
+            The layer's registered ``minzoom``: no feature is drawn below it, and roads
+            appear by class (:func:`layers.generalize.feature_minzoom`).
         """
         gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
         geoms = gdf.geometry.to_crs(3857).to_numpy()
@@ -122,7 +127,7 @@ class ProjectedLayer:
         memo = previous.value_memo if previous is not None else {}
         return cls(name, version, geoms, fids, props, shapely.STRtree(geoms),
                    AttributeTable.from_frame(props, memo), mvt_ids, shapely.get_type_id(geoms),
-                   memo)
+                   memo, feature_minzoom(props, minzoom))
 
 
 def _clean(value: object) -> object:
@@ -137,14 +142,16 @@ def _clean(value: object) -> object:
     return str(value)
 
 
-def _tile_geometries(layer: ProjectedLayer, bounds: tuple[float, float, float, float]
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _tile_geometries(layer: ProjectedLayer, bounds: tuple[float, float, float, float],
+                     zoom: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the features in the buffered tile, and their tile-coordinate geometries."""
     left, bottom, right, top = bounds
     size = right - left
     pad = size * BUFFER / EXTENT
     clip_box = shapely.box(left - pad, bottom - pad, right + pad, top + pad)
     hits = layer.tree.query(clip_box, predicate="intersects")
+    if len(hits):
+        hits = hits[layer.minzooms[hits] <= zoom]
     if len(hits) == 0:
         return hits, np.array([], dtype=object)
     geoms = layer.geoms[hits]
@@ -195,7 +202,7 @@ def encode_tile(layers: Sequence[ProjectedLayer], z: int, x: int, y: int) -> byt
     bounds = tile_bounds(z, x, y)
     parts = []
     for layer in layers:
-        rows, geoms = _tile_geometries(layer, bounds)
+        rows, geoms = _tile_geometries(layer, bounds, z)
         if len(rows):
             data, written = encode_layer(layer.name, EXTENT, layer.table, rows, geoms,
                                          layer.mvt_ids[rows])

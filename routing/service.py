@@ -35,6 +35,7 @@ __all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN", "RUN_R
 
 logger = logging.getLogger(__name__)
 
+#: Default local time zone of a service (a city passes its own: ``timezone=``).
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_ISOCHRONE_MIN = 60.0
 #: An emergency run is forgotten this long after its ETA (no more position updates).
@@ -74,13 +75,13 @@ def _hierarchy_file(key: tuple[str, bool, bool]) -> str:
     return f"{vehicle}-{'peak' if peak else 'offpeak'}-{'gw' if green_wave else 'nogw'}.npz"
 
 
-def _aware(when: dt.datetime) -> dt.datetime:
+def _aware(when: dt.datetime, tz: dt.tzinfo = LOCAL_TZ) -> dt.datetime:
     """``when`` with the local time zone when it has none."""
-    return when if when.tzinfo else when.replace(tzinfo=LOCAL_TZ)
+    return when if when.tzinfo else when.replace(tzinfo=tz)
 
 
-def _clock_seconds(when: dt.datetime) -> float:
-    local = when.astimezone(LOCAL_TZ) if when.tzinfo else when.replace(tzinfo=LOCAL_TZ)
+def _clock_seconds(when: dt.datetime, tz: dt.tzinfo = LOCAL_TZ) -> float:
+    local = when.astimezone(tz) if when.tzinfo else when.replace(tzinfo=tz)
     return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
 
 
@@ -100,13 +101,19 @@ class RoutingService:
     hierarchy_dir : Path, optional
         Contraction hierarchies saved by :meth:`save_hierarchies`; engines use them
         instead of contracting on their first route when they match the network.
+    timezone : str or tzinfo, optional
+        The city's local time zone (IANA name), in which departure times without a zone
+        are read and peak hours and signal clocks run. Default :data:`LOCAL_TZ`.
     """
 
     def __init__(self, network: RoadNetwork, stations: gpd.GeoDataFrame, *,
                  homes: gpd.GeoDataFrame | None = None,
                  geocoder: Callable[[str], tuple[float, float]] | None = None,
-                 hierarchy_dir: str | PathLike | None = None) -> None:
+                 hierarchy_dir: str | PathLike | None = None,
+                 timezone: str | dt.tzinfo | None = None) -> None:
         self.network = network
+        self.tz: dt.tzinfo = (ZoneInfo(timezone) if isinstance(timezone, str)
+                              else timezone or LOCAL_TZ)
         self.hierarchy_dir = Path_(hierarchy_dir) if hierarchy_dir is not None else None
         self.stations = stations.reset_index(drop=True)
         self.homes = homes
@@ -239,8 +246,8 @@ class RoutingService:
         dict
             ``geometry`` (GeoJSON), ``distance_m``, ``eta_s``, ``roads``, ``peak``.
         """
-        when = depart_at or dt.datetime.now(LOCAL_TZ)
-        peak = is_peak(_clock_seconds(when) / 3600)
+        when = depart_at or dt.datetime.now(self.tz)
+        peak = is_peak(_clock_seconds(when, self.tz) / 3600)
         engine = self.engine("car", peak=peak)
         path = engine.route(self.locate(origin), self.locate(destination))
         return {"geometry": self._geojson(path), "distance_m": round(path.length_m, 1),
@@ -259,23 +266,25 @@ class RoutingService:
         """
         engine = self.engine(vehicle, green_wave=True)
         src, dst = self.locate(origin), self.locate(destination)
-        when = depart_at or dt.datetime.now(LOCAL_TZ)
+        when = depart_at or dt.datetime.now(self.tz)
         path = engine.route(src, dst)
         with self._lock:
             self._forget_runs_before(when)
             run_id = f"{vehicle}-{next(self._ids)}"
-            wave = plan_green_wave(self.network, path, _clock_seconds(when))
+            wave = plan_green_wave(self.network, path, _clock_seconds(when, self.tz))
             wave = resolve_conflicts(wave, run_id, self._windows)
             self._runs[run_id] = EmergencyRun(run_id, vehicle, dst, path, wave,
-                                              _clock_seconds(when), when)
+                                              _clock_seconds(when, self.tz), when)
             self._windows.add(run_id, wave)
             return self._run_payload(run_id)
 
     def _forget_runs_before(self, when: dt.datetime) -> None:
         """Drop the runs that arrived more than :data:`RUN_RETENTION_S` before ``when``."""
-        now = _aware(when)
+        now = _aware(when, self.tz)
         for run_id, run in list(self._runs.items()):
-            if _aware(run.depart_at) + dt.timedelta(seconds=run.wave.eta_s + RUN_RETENTION_S) < now:
+            end = _aware(run.depart_at, self.tz) + dt.timedelta(
+                seconds=run.wave.eta_s + RUN_RETENTION_S)
+            if end < now:
                 del self._runs[run_id]
                 self._windows.remove(run_id)
 
@@ -304,12 +313,12 @@ class RoutingService:
             if run is None:
                 raise VehicleNotFound(f"no active emergency run {run_id!r}")
             src, _ = self.network.snap(lon, lat)
-            when = at or dt.datetime.now(LOCAL_TZ)
+            when = at or dt.datetime.now(self.tz)
             path = self.engine(run.vehicle).route(src, run.destination)
-            wave = plan_green_wave(self.network, path, _clock_seconds(when))
+            wave = plan_green_wave(self.network, path, _clock_seconds(when, self.tz))
             run.wave = resolve_conflicts(wave, run_id, self._windows)
             self._windows.add(run_id, run.wave)
-            run.path, run.depart_s, run.depart_at = path, _clock_seconds(when), when
+            run.path, run.depart_s, run.depart_at = path, _clock_seconds(when, self.tz), when
             run.history.append({"lon": lon, "lat": lat, "at": when.isoformat()})
             return self._run_payload(run_id)
 

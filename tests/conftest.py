@@ -18,7 +18,16 @@ ARTIFACTS = REPO / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def city() -> City:
-    """The embedded Shanghai city (built on demand, reused when up to date)."""
+    """The 2.4 km centre of the embedded city (``shanghai-core``): the fast fixture."""
+    from twin.build import build_city
+
+    return City.load(build_city(name="shanghai-core", progress=False))
+
+
+@pytest.fixture(scope="session")
+def central_city() -> City:
+    """The embedded default city, central Shanghai (~13.5 × 11 km), for the tests that
+    must hold at full scale."""
     return City.load()
 
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from layers import embedded
 from layers.registry import OSM_ATTRIBUTION, LayerRegistry
 from routing.signals import build_signal_plans
-from twin import synthetic
+from twin.bikes.landuse import proxy_grid as _proxy_grid
 from twin.bundle import (
     BUNDLE_FORMAT,
     BuildContext,
@@ -40,14 +40,17 @@ from twin.errors import BuildError, BundleError, SourceNotFound
 from twin.osm import read_osm_drive_graph, read_turn_restrictions
 from twin.roads import graph_to_layers, prepare_drive_graph, restrictions_layer, signal_nodes
 from twin.settings import DEFAULT_BUILD_DIR, DEFAULT_CITY, DEFAULT_SOURCES
+from twin.signal_plans import apply_plans, read_plan_file
+from twin.stations import AMBULANCE_RULE, FIRE_RULE, site_stations
 
-__all__ = ["build_city", "EMBEDDED_SOURCES", "DOMAIN_STEPS"]
+__all__ = ["build_city", "read_report", "EMBEDDED_SOURCES", "EMBEDDED_CITIES", "INPUT_KINDS",
+           "DOMAIN_STEPS", "REPORT_FILE"]
 
 logger = logging.getLogger(__name__)
 
 #: Source files of the embedded default city, relative to ``data/sources``.
 EMBEDDED_SOURCES = {
-    "osm": "shanghai_core.osm",
+    "osm": "shanghai_center.osm",
     "signals": "shanghai_signals.geojson",
     "shops": "shanghai_shops.geojson",
     "stations": "shanghai_railway_stations.geojson",
@@ -55,7 +58,16 @@ EMBEDDED_SOURCES = {
     "streets": "shanghai_streets.csv",
     "communities": "shanghai_communities.csv",
     "bike_grid": "shanghai_bike_grid_1km.csv",
+    "schools": "shanghai_schools_bd09.geojson",
 }
+#: Embedded cities: name -> the OSM extract they are built from (the other sources are
+#: shared). ``shanghai`` is the default twin; ``shanghai-core`` is its 2.4 km centre, a
+#: small fixture for fast tests and demos.
+EMBEDDED_CITIES = {"shanghai": "shanghai_center.osm", "shanghai-core": "shanghai_core.osm"}
+#: The bundle file saying what is real and what is generated.
+REPORT_FILE = "build_report.json"
+#: Real inputs a city may bring (``twin build --schools FILE`` ...), replacing generated data.
+INPUT_KINDS = ("schools", "trips", "population", "signal_plans")
 #: Domain build steps, ``module:function``, run in this order after the core steps.
 DOMAIN_STEPS = (
     "twin.addresses:build_step",
@@ -68,8 +80,6 @@ SYNTHETIC_ATTRIBUTION = "synthetic (citytwin), derived from " + OSM_ATTRIBUTION
 NBS_ATTRIBUTION = "National Bureau of Statistics of China, division codes 2023"
 #: How far around the road network the wider context layers (bike grid) reach, degrees.
 CONTEXT_MARGIN_DEG = 0.06
-FIRE_STATIONS = 3
-AMBULANCE_STATIONS = 2
 
 
 def _cache_key(name: str, sources: dict[str, str], seed: int) -> str:
@@ -146,43 +156,19 @@ def _grid(path: Path, bounds: tuple[float, float, float, float]) -> gpd.GeoDataF
     return gdf
 
 
-def _proxy_grid(roads: gpd.GeoDataFrame, cell_deg: float = 0.009) -> gpd.GeoDataFrame:
-    """Grid of ~1 km cells with a residential-area proxy (residential road length × 60 m).
-
-    Used for cities without a land-use grid; the result is labelled synthetic.
-    """
-    minx, miny, maxx, maxy = roads.total_bounds
-    cells = [
-        shapely.box(x, y, x + cell_deg, y + cell_deg)
-        for x in _frange(minx, maxx, cell_deg) for y in _frange(miny, maxy, cell_deg)
-    ]
-    grid = gpd.GeoDataFrame(geometry=cells, crs=4326)
-    utm = roads.estimate_utm_crs()
-    resid = roads[roads["highway"].isin(["residential", "living_street", "tertiary"])]
-    clipped = gpd.overlay(resid[["geometry"]].to_crs(utm), grid.to_crs(utm).reset_index(),
-                          how="intersection", keep_geom_type=True)
-    length = clipped.assign(len_m=clipped.length).groupby("index")["len_m"].sum()
-    grid["residential_area"] = length.reindex(grid.index).fillna(0.0) * 60.0
-    grid["source"] = "synthetic"
-    return grid
-
-
-def _frange(start: float, stop: float, step: float) -> list[float]:
-    n = int((stop - start) // step) + 1
-    return [start + i * step for i in range(n)]
-
-
 def _core_steps(ctx: BuildContext, sources: dict[str, Path]) -> None:
     reg = ctx.layers
     nodes, roads = graph_to_layers(ctx.graph)
     reg.add("roads", roads, title="道路 Roads", minzoom=10, maxzoom=18,
             description="Drivable road network (directed edges) with speeds and travel times")
-    reg.add("nodes", nodes, title="路口 Intersections", minzoom=13, maxzoom=18,
+    reg.add("nodes", nodes, title="路口 Intersections", minzoom=14, maxzoom=18,
             description="Road graph nodes (junctions), signalized flag")
     if ctx.graph.graph.get("turn_restrictions"):
         reg.add("turn_restrictions", restrictions_layer(ctx.graph), title="转向限制 Turn restrictions",
                 minzoom=14, maxzoom=18,
                 description="OSM turn restrictions (type=restriction via a node) as node triples")
+    for fid, u, v, k in zip(roads.index, roads["u"], roads["v"], roads["key"], strict=True):
+        ctx.graph.edges[u, v, k]["road_id"] = int(fid)
     plans = build_signal_plans(ctx.graph, signal_nodes(ctx.graph), seed=ctx.seed)
     sig = gpd.GeoDataFrame(
         plans.reset_index(names="node"),
@@ -190,20 +176,38 @@ def _core_steps(ctx: BuildContext, sources: dict[str, Path]) -> None:
         crs=4326,
     )
     sig.index = pd.RangeIndex(len(sig), name="fid")
-    reg.add("signals", sig, title="信号灯路口 Signalized intersections", minzoom=12,
-            maxzoom=18, description="Signalized intersections with default fixed-time plans")
+    plan_file = ctx.extras.get("inputs", {}).get("signal_plans")
+    if plan_file is not None:
+        sig = apply_plans(sig, read_plan_file(plan_file), nodes=nodes, roads=roads,
+                          source=f"real: {Path(plan_file).name}")
+    real = int((sig["timing_source"] != "synthetic").sum())
+    reg.add("signals", sig, title="信号灯路口 Signalized intersections", minzoom=14,
+            maxzoom=18, source="osm" if not real else "osm+plans",
+            description=f"Signalized intersections with fixed-time plans: {real} real, "
+                        f"{len(sig) - real} generated (timing_source)")
     if "shops" in sources:
         reg.add("pois", _shops(sources["shops"]), title="商铺 Shops (POI)", minzoom=13,
                 description="OSM shop=* points, with addr:* tags")
     if "stations" in sources:
         reg.add("stations", _stations(sources["stations"]), title="轨道交通站 Stations",
                 minzoom=10, description="Railway and metro stations")
+    from twin.divisions import DIVISIONS_ATTRIBUTION, division_tables
+
+    division = ctx.extras.get("division")
+    # a Chinese city without official tables: its districts and streets from the kept dataset
+    tables = (division_tables(division) if division is not None and "districts" not in sources
+              else {})
     for layer, parent in (("districts", None), ("streets", "areaCode"),
                           ("communities", "streetCode")):
         if layer in sources:
             reg.add(layer, _admin(sources[layer], parent), title=layer, source="nbs",
                     attribution=NBS_ATTRIBUTION,
                     description=f"Official {layer} with 2023 division codes (no geometry)")
+        elif layer in tables:
+            reg.add(layer, tables[layer], title=layer, source="jionlp",
+                    attribution=DIVISIONS_ATTRIBUTION,
+                    description=f"{layer} of {division.city} from data/divisions (no geometry"
+                                + ("; towns have no code)" if layer == "streets" else ")"))
     bounds = tuple(roads.total_bounds)
     if "bike_grid" in sources:
         grid = _grid(sources["bike_grid"], bounds)
@@ -212,28 +216,43 @@ def _core_steps(ctx: BuildContext, sources: dict[str, Path]) -> None:
                 description="Real Mobike trip starts/ends per 1 km cell with OSM covariates")
     else:
         grid = _proxy_grid(roads)
-    core_area = shapely.box(*bounds)
-    home_grid = grid[grid.intersects(core_area)].copy()
-    clipped = home_grid.geometry.intersection(core_area)
-    utm = roads.estimate_utm_crs()
-    home_grid["area_share"] = clipped.to_crs(utm).area / home_grid.geometry.to_crs(utm).area
-    home_grid["geometry"] = clipped
-    homes = synthetic.make_homes(roads, home_grid, seed=ctx.seed)
-    _add_synthetic(reg, "homes", homes, "住宅街坊 Residential blocks (synthetic)")
-    schools = synthetic.make_schools(homes, roads, seed=ctx.seed)
-    _add_synthetic(reg, "schools", schools, "学校 Schools (synthetic)")
-    fire = synthetic.make_stations(ctx.graph, kind="fire", count=FIRE_STATIONS, prefix="F",
-                                   name_format="模拟消防救援站{i}", seed=ctx.seed)
+    # homes here (the raster and routing steps read them); schools in twin.schools:build_step
+    from twin.schools import homes_step
+
+    homes_step(ctx, grid)
+    fire, fire_report = site_stations(ctx.graph, FIRE_RULE, prefix="F",
+                                      name_format="模拟消防救援站{i}")
     _add_synthetic(reg, "fire_stations", fire, "消防站 Fire stations (synthetic)")
-    amb = synthetic.make_stations(ctx.graph, kind="ambulance", count=AMBULANCE_STATIONS,
-                                  prefix="A", name_format="模拟急救分站{i}",
-                                  seed=ctx.seed + 1, exclude=list(fire["node"]))
+    amb, amb_report = site_stations(ctx.graph, AMBULANCE_RULE, prefix="A",
+                                    name_format="模拟急救分站{i}", exclude=list(fire["node"]))
     _add_synthetic(reg, "ambulance_stations", amb, "急救站 Ambulance bases (synthetic)")
+    ctx.extras.setdefault("report", {}).update(fire_stations=fire_report,
+                                               ambulance_stations=amb_report)
 
 
 def _add_synthetic(reg: LayerRegistry, name: str, gdf: gpd.GeoDataFrame, title: str) -> None:
     reg.add(name, gdf, title=title, source="synthetic", attribution=SYNTHETIC_ATTRIBUTION,
             minzoom=11, description="Generated reproducibly; see data/README.md")
+
+
+def _write_report(bundle: Path, ctx: BuildContext) -> None:
+    """``build_report.json``: per layer its features and whether it is real or generated,
+    and what the steps reported (sites, dropped inputs, rules)."""
+    layers = {}
+    for name, layer in ctx.layers.items():
+        data = layer.data
+        counts = (data["source"].astype(str).value_counts().to_dict() if "source" in data
+                  else {layer.info.source: len(data)})
+        layers[name] = {"features": len(data), "source": layer.info.source, "by_source": counts}
+    report = {"layers": layers, **ctx.extras.get("report", {})}
+    (bundle / REPORT_FILE).write_text(json.dumps(report, ensure_ascii=False, indent=1,
+                                                 default=str), encoding="utf-8")
+
+
+def read_report(bundle: str | Path) -> dict:
+    """The build report of a bundle (empty when the bundle predates reports)."""
+    path = Path(bundle) / REPORT_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def _load_step(spec: str) -> Callable[[BuildContext], None] | None:
@@ -248,16 +267,31 @@ def _load_step(spec: str) -> Callable[[BuildContext], None] | None:
     return getattr(module, func, None)
 
 
-def _resolve_sources(osm: Path | None, sources_dir: Path) -> dict[str, Path]:
+def _resolve_sources(osm: Path | None, sources_dir: Path, name: str) -> dict[str, Path]:
     if osm is not None:
         if not Path(osm).is_file():
             raise SourceNotFound(f"OSM file not found: {osm}")
         return {"osm": Path(osm)}
-    found = {key: sources_dir / fname for key, fname in EMBEDDED_SOURCES.items()}
+    files = {**EMBEDDED_SOURCES, "osm": EMBEDDED_CITIES.get(name, EMBEDDED_SOURCES["osm"])}
+    found = {key: sources_dir / fname for key, fname in files.items()}
     missing = [str(p) for p in found.values() if not p.is_file()]
     if missing:
         raise SourceNotFound(f"missing source files: {', '.join(missing)}")
     return found
+
+
+def _resolve_inputs(inputs: dict[str, str | Path]) -> dict[str, Path]:
+    unknown = set(inputs) - set(INPUT_KINDS)
+    if unknown:
+        raise SourceNotFound(f"unknown input kind(s) {sorted(unknown)}; known: {list(INPUT_KINDS)}")
+    out = {}
+    for kind, path in inputs.items():
+        if path is None:
+            continue
+        if not Path(path).is_file():
+            raise SourceNotFound(f"{kind} input not found: {path}")
+        out[kind] = Path(path)
+    return out
 
 
 def build_city(
@@ -269,6 +303,7 @@ def build_city(
     seed: int = 42,
     force: bool = False,
     progress: bool = True,
+    inputs: dict[str, str | Path] | None = None,
 ) -> Path:
     """Build a city bundle (or reuse an up-to-date one).
 
@@ -289,6 +324,10 @@ def build_city(
         Rebuild even when sources and code are unchanged.
     progress : bool
         Show a progress bar over the steps.
+    inputs : dict, optional
+        A city's real inputs that replace generated layers, by kind (:data:`INPUT_KINDS`):
+        ``schools`` (CSV / GeoJSON of schools), ``trips`` (Mobike-schema trips CSV),
+        ``population`` (population GeoTIFF), ``signal_plans`` (JSON timing plans).
 
     Returns
     -------
@@ -307,7 +346,11 @@ def build_city(
     >>> bundle = build_city(progress=False)  # doctest: +SKIP
     """
     build_dir = Path(build_dir)
-    sources = _resolve_sources(Path(osm) if osm else None, Path(sources_dir))
+    sources = _resolve_sources(Path(osm) if osm else None, Path(sources_dir), name)
+    real_inputs = _resolve_inputs(inputs or {})
+    if osm is None:  # the embedded city's real schools (BD-09 GeoJSON)
+        real_inputs.setdefault("schools", sources["schools"])
+    sources.update({f"input:{kind}": path for kind, path in real_inputs.items()})
     hashes = {key: file_sha256(path) for key, path in sources.items()}
     key = _cache_key(name, hashes, seed)
     target = build_dir / name
@@ -335,9 +378,15 @@ def build_city(
                 graph = prepare_drive_graph(read_osm_drive_graph(sources["osm"]),
                                             extra_signals=extra,
                                             restrictions=read_turn_restrictions(sources["osm"]))
+                from twin.divisions import locate, write_division
+
+                division = locate([(d["x"], d["y"]) for _, d in graph.nodes(data=True)])
+                write_division(division, tmp)
                 ctx = BuildContext(name=name, layers=LayerRegistry(), graph=graph,
                                    bundle_dir=tmp, sources_dir=Path(sources_dir), seed=seed,
-                                   progress=progress, extras={"embedded": osm is None})
+                                   progress=progress,
+                                   extras={"embedded": osm is None, "inputs": real_inputs,
+                                           "division": division, "osm_file": sources["osm"]})
             elif step == "layers":
                 _core_steps(ctx, sources)
             elif step == "write":
@@ -356,6 +405,7 @@ def build_city(
             settings={"seed": seed, "osm": str(osm) if osm else None},
             build_seconds=round(time.perf_counter() - started, 2),
         ).write(tmp)
+        _write_report(tmp, ctx)
         replace_directory(tmp, target)
     except SourceNotFound:
         shutil.rmtree(tmp, ignore_errors=True)

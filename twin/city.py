@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from layers.raster import RasterStore
     from layers.service import LayerService
+    from twin.divisions import CityDivision
 
 __all__ = ["City"]
 
@@ -213,6 +214,20 @@ class City:
         from twin.roads import layers_to_graph
 
         return layers_to_graph(self.layers["nodes"].data, self.layers["roads"].data)
+
+    @cached_property
+    def division(self) -> CityDivision:
+        """Where the city lies: province, city, districts with their division codes, and
+        time zone (``country`` None abroad); see :mod:`twin.divisions`.
+
+        Examples
+        --------
+        >>> City.load().division.city, City.load().division.timezone  # doctest: +SKIP
+        ('上海市', 'Asia/Shanghai')
+        """
+        from twin.divisions import city_division
+
+        return city_division(self)
 
     def _service(self, module: str) -> Any:
         return importlib.import_module(module).load(self)

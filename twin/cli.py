@@ -43,15 +43,49 @@ def build(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic layers")] = 42,
     force: Annotated[bool, typer.Option(help="Rebuild even if up to date")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+    schools: Annotated[Path | None, typer.Option(
+        help="Real schools (CSV/GeoJSON: name, level, address or lon/lat, capacity)")] = None,
+    trips: Annotated[Path | None, typer.Option(help="Real bike trips (Mobike-schema CSV)")] = None,
+    population: Annotated[Path | None, typer.Option(help="Population GeoTIFF")] = None,
+    signal_plans: Annotated[Path | None, typer.Option(
+        help="Real signal timing plans (JSON, the project's plan format)")] = None,
 ) -> None:
-    """Build a city bundle (the embedded Shanghai city by default)."""
+    """Build a city bundle (central Shanghai by default; ``--name shanghai-core`` is its
+    2.4 km centre)."""
     from twin.build import build_city
 
+    inputs = {"schools": schools, "trips": trips, "population": population,
+              "signal_plans": signal_plans}
     bundle = build_city(name=name, osm=osm, build_dir=build_dir, seed=seed, force=force,
-                        progress=not quiet)
+                        progress=not quiet,
+                        inputs={k: v for k, v in inputs.items() if v is not None})
     typer.echo(f"bundle: {bundle}")
+    if not quiet:
+        _print_report(bundle)
     if database:
         _write_database(bundle, database)
+
+
+def _print_report(bundle: Path) -> None:
+    """What the build made from real data and what it generated."""
+    from twin.build import read_report
+
+    report = read_report(bundle)
+    real, generated = [], []
+    for name, layer in report.get("layers", {}).items():
+        by_source = layer.get("by_source", {})
+        synthetic = int(by_source.get("synthetic", 0))
+        other = layer["features"] - synthetic
+        if other:
+            kinds = ", ".join(sorted(k for k in by_source if k != "synthetic")) or layer["source"]
+            real.append(f"{name} {other:,} ({kinds})")
+        if synthetic:
+            generated.append(f"{name} {synthetic:,}")
+    typer.echo("real:      " + ("; ".join(real) or "-"))
+    typer.echo("generated: " + ("; ".join(generated) or "-") + "  (source = synthetic)")
+    for key, value in report.items():
+        if key != "layers" and isinstance(value, dict):
+            typer.echo(f"  {key}: " + ", ".join(f"{k}={v}" for k, v in value.items()))
 
 
 def _write_database(bundle: Path, url: str) -> None:

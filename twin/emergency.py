@@ -51,7 +51,8 @@ def _service(layers: LayerRegistry, graph: nx.MultiDiGraph, **kwargs: Any) -> Ro
 def load(city: City) -> RoutingService:
     """Open the routing service on the city's graph, signal plans, stations and homes."""
     return _service(city.layers, city.graph, geocoder=_geocoder(city),
-                    hierarchy_dir=city.bundle_dir / HIERARCHY_DIR)
+                    hierarchy_dir=city.bundle_dir / HIERARCHY_DIR,
+                    timezone=city.division.timezone)
 
 
 def build_step(ctx: BuildContext) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from layers.errors import BundleError
 
-__all__ = ["TwinError", "BuildError", "SourceNotFound", "BundleError", "DatabaseError"]
+__all__ = ["TwinError", "BuildError", "SourceNotFound", "BundleError", "DatabaseError",
+           "SignalPlanError"]
 
 
 class TwinError(Exception):
@@ -21,3 +22,7 @@ class SourceNotFound(BuildError, FileNotFoundError):
 
 class DatabaseError(TwinError, ConnectionError):
     """The PostGIS database cannot be used (bad URL, unreachable, no postgis extension)."""
+
+
+class SignalPlanError(BuildError, ValueError):
+    """A signal timing plan file is malformed or names junctions / roads the city lacks."""

@@ -47,9 +47,12 @@ def _density(ctx: BuildContext) -> None:
     np.add.at(grid, (rows[ok], cols[ok]), homes["population"].to_numpy(dtype=float)[ok])
     density = grid / (DENSITY_CELL_M * DENSITY_CELL_M / 1e6)
     density[density == 0] = np.nan
+    from_raster = "population_source" in homes and (homes["population_source"] == "raster").all()
+    basis = "homes placed on a population raster" if from_raster else "synthetic homes"
     write_cog(ctx.bundle_dir / "rasters" / "population_density.tif", density, transform,
-              unit="persons/km²", description="Population density (synthetic homes)",
-              attribution="synthetic (citytwin) | " + OSM_ATTRIBUTION, vmin=0.0,
+              unit="persons/km²", description=f"Population density ({basis})",
+              attribution=("population raster + " if from_raster else "synthetic (citytwin) | ")
+              + OSM_ATTRIBUTION, vmin=0.0,
               vmax=float(np.nanpercentile(density, 95)) if np.isfinite(density).any() else 1.0)
 
 

@@ -37,6 +37,8 @@ __all__ = [
     "prepare_drive_graph",
     "graph_to_layers",
     "restrictions_layer",
+    "road_feature_ids",
+    "ROAD_ID_STRIDE",
     "layers_to_graph",
     "signal_nodes",
     "snap_points",
@@ -57,6 +59,8 @@ DEFAULT_LANES: dict[str, int] = {
 }
 _CLASS_ORDER = list(DEFAULT_SPEEDS_KPH)
 JUNCTION_TOLERANCE_M = 12.0
+#: Road feature id = OSM way id × this + the edge's rank within the way.
+ROAD_ID_STRIDE = 1000
 SIGNAL_SNAP_M = 15.0
 
 
@@ -171,11 +175,15 @@ def prepare_drive_graph(
     networkx.MultiDiGraph
         Simplified graph in EPSG:4326; nodes with ``x``, ``y``, ``signal``,
         ``street_count``; edges with ``length`` (m), ``highway`` (one class),
-        ``lanes`` (per direction), ``name``, ``oneway``, ``speed_kph``, ``travel_time`` (s)
-        and ``geometry``; ``graph.graph["turn_restrictions"]`` lists the restrictions
+        ``lanes`` (per direction), ``name``, ``oneway``, ``speed_kph``, ``travel_time`` (s),
+        ``geometry`` and ``osmid`` / ``osm_from`` / ``osm_to`` (the OSM way and the OSM
+        nodes it runs between); nodes carry ``osm_node`` (the smallest OSM node id of the
+        junction); ``graph.graph["turn_restrictions"]`` lists the restrictions
         as ``(from node, via node, to node, kind)``.
     """
     graph = raw.copy()
+    for node, data in graph.nodes(data=True):
+        data.setdefault("osm_node", int(node) if isinstance(node, (int, np.integer)) else 0)
     n_signals = _mark_signals(graph, extra_signals)
     logger.info("marked %d signalized OSM nodes", n_signals)
     with warnings.catch_warnings():
@@ -187,7 +195,7 @@ def prepare_drive_graph(
             projected = ox.project_graph(graph)
             projected = ox.consolidate_intersections(
                 projected, tolerance=JUNCTION_TOLERANCE_M, rebuild_graph=True,
-                dead_ends=True, reconnect_edges=True,
+                dead_ends=True, reconnect_edges=True, node_attr_aggs={"osm_node": "min"},
             )
             graph = ox.project_graph(projected, to_latlong=True)
             mapping = {}
@@ -198,11 +206,16 @@ def prepare_drive_graph(
             turns = _map_restrictions(turns, mapping)
     for _, data in graph.nodes(data=True):
         data["signal"] = bool(data.get("signal", False))
+        data["osm_node"] = int(_min_osm(data.get("osm_node", 0)))
         data.pop("osmid_original", None)
         data.pop("cluster", None)
         if isinstance(data.get("highway"), list):
             data["highway"] = "traffic_signals" if data["signal"] else _first(data["highway"])
-    for _, _, data in graph.edges(data=True):
+    for u, v, data in graph.edges(data=True):
+        # the OSM nodes the edge runs between (before junctions were merged): with the
+        # way id they name the edge stably across rebuilds (:func:`road_feature_ids`)
+        data["osm_from"] = int(data.pop("u_original", graph.nodes[u]["osm_node"]))
+        data["osm_to"] = int(data.pop("v_original", graph.nodes[v]["osm_node"]))
         road_class = _road_class(data.get("highway"))
         oneway = bool(_first(data.get("oneway", False)))
         data["highway"] = road_class
@@ -211,7 +224,7 @@ def prepare_drive_graph(
         data["name"] = _name(data.get("name"))
         data["osmid"] = int(_first(data.get("osmid")) or 0)
         data["maxspeed"] = _first(data.get("maxspeed"))
-        for key in ("u_original", "v_original", "reversed", "ref", "width", "bridge",
+        for key in ("reversed", "ref", "width", "bridge",
                     "tunnel", "junction", "access", "service", "est_width", "area"):
             data.pop(key, None)
     graph = ox.add_edge_speeds(graph, hwy_speeds=DEFAULT_SPEEDS_KPH, fallback=25.0)
@@ -221,6 +234,41 @@ def prepare_drive_graph(
     graph.graph["crs"] = "epsg:4326"
     graph.graph["turn_restrictions"] = _map_restrictions(turns, labels)
     return graph
+
+
+def _min_osm(value: object) -> int:
+    if isinstance(value, list):
+        return min(int(v) for v in value) if value else 0
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+def road_feature_ids(roads: pd.DataFrame) -> pd.Index:
+    """Stable feature ids of road edges, derived from OSM ids.
+
+    ``id = way id × 1000 + rank``, where ``rank`` orders the directed edges of one OSM
+    way by the OSM nodes they run between (``osm_from``, ``osm_to``). The same source
+    file gives the same ids on every rebuild, and an id names its way
+    (``id // 1000``), so that edits and closures can refer to a road across rebuilds.
+
+    Parameters
+    ----------
+    roads : pandas.DataFrame
+        Edges with ``osmid`` (way id), ``osm_from``, ``osm_to``, ``u``, ``v``, ``key``.
+
+    Returns
+    -------
+    pandas.Index
+        Named ``id``, unique, int64, aligned with ``roads``.
+    """
+    order = roads.sort_values(["osmid", "osm_from", "osm_to", "u", "v", "key"], kind="stable")
+    rank = order.groupby("osmid", sort=False).cumcount()
+    if len(rank) and int(rank.max()) >= ROAD_ID_STRIDE:
+        raise ValueError(f"an OSM way splits into more than {ROAD_ID_STRIDE} edges")
+    ids = order["osmid"].astype("int64") * ROAD_ID_STRIDE + rank.astype("int64")
+    return pd.Index(ids.reindex(roads.index).to_numpy(), name="id")
 
 
 def restrictions_layer(graph: nx.MultiDiGraph) -> gpd.GeoDataFrame:
@@ -261,16 +309,21 @@ def graph_to_layers(graph: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDa
         (the feature id) and ``u``, ``v``, ``key`` columns.
     """
     nodes, edges = ox.graph_to_gdfs(graph)
-    nodes = nodes[["x", "y", "signal", "street_count", "geometry"]].sort_index()
+    cols = ["x", "y", "signal", "street_count", "osm_node", "geometry"]
+    nodes = nodes[[c for c in cols if c in nodes.columns]].sort_index()
     nodes["street_count"] = nodes["street_count"].fillna(0).astype(int)
     nodes["signal"] = nodes["signal"].astype(bool)
     edges = edges.reset_index()
-    keep = ["u", "v", "key", "osmid", "name", "highway", "lanes", "oneway", "maxspeed",
-            "speed_kph", "length", "travel_time", "geometry"]
+    keep = ["u", "v", "key", "osmid", "osm_from", "osm_to", "name", "highway", "lanes",
+            "oneway", "maxspeed", "speed_kph", "length", "travel_time", "geometry"]
     roads = edges[[c for c in keep if c in edges.columns]].copy()
     roads["maxspeed"] = roads["maxspeed"].astype("string")
     roads["name"] = roads["name"].astype("string")
-    roads.index = pd.RangeIndex(len(roads), name="id")
+    if {"osm_from", "osm_to"} <= set(roads.columns) and roads["osmid"].gt(0).all():
+        roads.index = road_feature_ids(roads)
+        roads = roads.sort_index()
+    else:  # a graph without OSM ids (e.g. generated): positional ids
+        roads.index = pd.RangeIndex(len(roads), name="id")
     return nodes, roads
 
 

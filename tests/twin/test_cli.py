@@ -27,9 +27,19 @@ def test_info_lists_layers_with_counts_and_licences(city: City) -> None:
 
 
 def test_build_is_reused_when_up_to_date(city: City) -> None:
-    out = run_twin("build", "--quiet")
+    out = run_twin("build", "--name", city.name, "--quiet")
     assert out.returncode == 0, out.stderr
     assert str(city.bundle_dir) in out.stdout
+
+
+def test_build_says_what_is_real_and_what_is_generated(city: City) -> None:
+    out = run_twin("build", "--name", city.name)
+    assert out.returncode == 0, out.stderr
+    real = next(line for line in out.stdout.splitlines() if line.startswith("real:"))
+    generated = next(line for line in out.stdout.splitlines() if line.startswith("generated:"))
+    assert "roads" in real and "schools" in real and "fire_stations" not in real
+    assert "fire_stations" in generated and "homes" in generated
+    assert "建标152" in out.stdout  # the rule the fire stations were sited by
 
 
 def test_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:

@@ -1,13 +1,17 @@
-"""The two backtests of 精准投放率.
+"""The backtests of 精准投放率, and the status quo they are compared with.
 
-* **held-out days**: quotas fitted on the first days of trips (the factor-1 pick-up rate
-  and the day-shock spread, :mod:`twin.bikes.forecast`) are set for each later day from
-  its forecast factor (the quota most likely to be within tolerance of that day's need)
-  and compared with that day's realised need. Nothing of a held-out day is used but its
-  date type and weather forecast. Reported per day (strict: one day's realised need,
-  Poisson noise included) and for the held-out period as a whole
-  (:func:`held_out_period`: the factor-1 quota against the mean factor-1 need of the
-  held-out days, the requirement an operator would plan a period for).
+* **held-out days** (:func:`held_out_days`, basis: the trips, simulated or real): the
+  days after the first ``fit_days`` are forecast one at a time, each the evening before
+  from what an operator knows then (rolling origin): the trips of every earlier day and
+  whether it rained, the day's type (working day / day off) and its rain forecast
+  (:func:`twin.bikes.forecast.forecast_day`). The generator's realised day factors are
+  never read (:func:`known_columns` drops them). The quota is compared with the day's
+  realised need, with and without the one-bike floor of the tolerance.
+* **status quo** (:func:`status_quo_supply`): what a city without quotas has on its
+  streets: bikes stand where riders left them, so supply per cell is proportional to the
+  cell's drop-offs over the last :data:`STATUS_QUO_WINDOW` days, with the whole fleet on
+  the street (no total control, no fences). Scored the same way, and once more scaled to
+  the same total as our quotas (the allocation alone).
 * **held-out real grid cells**: the real 1 km Mobike cells are split at random
   (:data:`TEST_SHARE` held out). Each model of :mod:`twin.bikes.gridmodel` (covariates
   only; the neighbours' observed demand only; both) is fitted, with its bandwidth and
@@ -34,18 +38,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from twin.bikes.forecast import best_quota, day_quota, hit_probability, pickup_rate, shock_sd
+from twin.bikes.calendar import KNOWN_AFTER_THE_DAY, KNOWN_THE_EVENING_BEFORE
+from twin.bikes.forecast import best_quota, day_quota, forecast_day, hit_probability
 from twin.bikes.gridmodel import MODELS, predict_cells
-from twin.bikes.model import (
-    TOLERANCE,
-    base_need,
-    need_from_pickups,
-    precise_rate,
-    quotas,
-)
+from twin.bikes.model import TOLERANCE, need_from_pickups, precise_rate
 
-__all__ = ["TEST_SHARE", "SPLITS", "HEADLINE_MODEL", "TOLERANCES", "held_out_days",
-           "held_out_period", "held_out_grid", "agreement"]
+__all__ = ["TEST_SHARE", "SPLITS", "HEADLINE_MODEL", "TOLERANCES", "STATUS_QUO_WINDOW",
+           "known_columns", "rolling_quotas", "status_quo_supply", "held_out_days",
+           "held_out_grid", "agreement"]
+
+#: Days of drop-offs the status quo's supply follows (last week).
+STATUS_QUO_WINDOW = 7
 
 TEST_SHARE = 0.2
 #: Random splits averaged for the stable estimate of the grid hold-out.
@@ -56,18 +59,27 @@ HEADLINE_MODEL = "covariates + spatial lag"
 TOLERANCES = (TOLERANCE, 0.3, 0.5)
 
 
-def held_out_days(pickups: np.ndarray, days: pd.DataFrame, fit_days: int, capacity: np.ndarray,
-                  fleet: int | None) -> pd.DataFrame:
-    """Precise rate on each day after the first ``fit_days``.
+def known_columns(days: pd.DataFrame) -> pd.DataFrame:
+    """The columns of a calendar an operator may know (the rest, e.g. the generator's
+    ``factor`` and ``actual``, are dropped)."""
+    keep = [c for c in (*KNOWN_THE_EVENING_BEFORE, *KNOWN_AFTER_THE_DAY) if c in days.columns]
+    return days[keep].reset_index(drop=True)
+
+
+def rolling_quotas(pickups: np.ndarray, days: pd.DataFrame, fit_days: int, capacity: np.ndarray,
+                   fleet: int | None) -> tuple[np.ndarray, pd.DataFrame]:
+    """Quota of each day after the first ``fit_days``, each forecast the evening before.
 
     Parameters
     ----------
     pickups : numpy.ndarray
-        ``(n_days, n_cells)`` realised pick-ups (need = ``ceil(pick-ups / TURNOVER)``).
+        ``(n_days, n_cells)`` observed pick-ups.
     days : pandas.DataFrame
-        ``date``, ``weekend``, ``rain``, ``factor`` per day (aligned with ``pickups``).
+        The calendar (``day_off``, ``rain``, ``rain_forecast``, aligned with ``pickups``);
+        only :func:`known_columns` are read, and of the forecast day only the columns
+        known the evening before.
     fit_days : int
-        Days used to fit.
+        Days before the first forecast day.
     capacity : numpy.ndarray
         Parking capacity per cell.
     fleet : int, optional
@@ -75,38 +87,104 @@ def held_out_days(pickups: np.ndarray, days: pd.DataFrame, fit_days: int, capaci
 
     Returns
     -------
+    quotas : numpy.ndarray
+        ``(n_days - fit_days, n_cells)``.
+    forecasts : pandas.DataFrame
+        Per forecast day: ``volume_forecast``, ``log_sd`` and the day-volume model.
+    """
+    known = known_columns(days)
+    rows, out = [], []
+    for d in range(fit_days, len(known)):
+        target = known.iloc[d]
+        expected, sd, model = forecast_day(pickups[:d], known.iloc[:d], day_off=bool(target["day_off"]),
+                                           rain_forecast=bool(target["rain_forecast"]))
+        out.append(day_quota(expected, 1.0, capacity, sd=sd, fleet=fleet))
+        rows.append({"volume_forecast": round(float(expected.sum()), 1), "log_sd": round(sd, 4),
+                     **model.as_dict()})
+    quotas = np.array(out).reshape(len(out), np.shape(pickups)[1])
+    return quotas, pd.DataFrame(rows)
+
+
+def status_quo_supply(dropoffs: np.ndarray, total: float) -> np.ndarray:
+    """Bikes per cell in the status quo: ``total`` spread like the drop-offs.
+
+    Parameters
+    ----------
+    dropoffs : numpy.ndarray
+        ``(n_days, n_cells)`` drop-offs of the last days (:data:`STATUS_QUO_WINDOW`).
+    total : float
+        Bikes on the street (the whole fleet, or our quotas' total).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``round(total × the cell's share of the drop-offs)``.
+
+    Examples
+    --------
+    >>> status_quo_supply(np.array([[3.0, 1.0, 0.0], [5.0, 1.0, 0.0]]), 100).tolist()
+    [80.0, 20.0, 0.0]
+    """
+    drops = np.asarray(dropoffs, float).sum(axis=0)
+    if drops.sum() <= 0:
+        return np.zeros_like(drops)
+    return np.round(total * drops / drops.sum())
+
+
+def held_out_days(pickups: np.ndarray, dropoffs: np.ndarray, days: pd.DataFrame, fit_days: int,
+                  capacity: np.ndarray, fleet: int, *,
+                  window: int = STATUS_QUO_WINDOW) -> pd.DataFrame:
+    """Precise rates of our quotas and the status quo on each day after ``fit_days``.
+
+    Parameters
+    ----------
+    pickups, dropoffs : numpy.ndarray
+        ``(n_days, n_cells)`` observed counts (need = ``ceil(pick-ups / TURNOVER)``).
+    days : pandas.DataFrame
+        The calendar (see :func:`rolling_quotas`).
+    fit_days : int
+        Days before the first held-out day.
+    capacity : numpy.ndarray
+        Parking capacity per cell.
+    fleet : int
+        Citywide fleet (the status quo puts all of it on the street).
+    window : int
+        Days of drop-offs the status quo follows.
+
+    Returns
+    -------
     pandas.DataFrame
-        One row per held-out day: ``date``, ``weekend``, ``rain``, ``factor``,
-        ``precise_rate`` (the deployed, hit-maximising quota of
-        :mod:`twin.bikes.forecast`), ``mean_rule_rate`` (the reference rule
-        round(mean need ÷ factor × factor), :func:`twin.bikes.model.quotas`),
-        ``below_need_share`` (active cells whose quota < need).
+        One row per held-out day: ``date``, ``day_off``, ``rain``, ``rain_forecast``,
+        ``volume``, ``volume_forecast``, ``rate`` / ``rate_no_floor`` (ours, with and
+        without the one-bike floor), ``status_quo`` / ``status_quo_no_floor`` (the whole
+        fleet), ``status_quo_same_total`` / ``status_quo_same_total_no_floor``,
+        ``below_need_share`` (active cells whose quota < need), ``quota_total``,
+        ``need_total``, ``status_quo_days`` (days of drop-offs it followed).
     """
     needs = need_from_pickups(pickups)
-    factors = days["factor"].to_numpy(float)
-    fit = slice(0, fit_days)
-    rate, sd = pickup_rate(pickups[fit], factors[fit]), shock_sd(pickups[fit], factors[fit])
-    base = base_need(needs[fit], factors[fit])
+    quotas, forecasts = rolling_quotas(pickups, days, fit_days, capacity, fleet)
+    known = known_columns(days)
     rows = []
-    for d in range(fit_days, len(needs)):
-        quota = day_quota(rate, factors[d], capacity, sd=sd, fleet=fleet)
-        active = (needs[d] > 0) | (quota > 0)
-        rows.append({**days.iloc[d][["date", "weekend", "rain", "factor"]].to_dict(),
-                     "precise_rate": precise_rate(quota, needs[d]),
-                     "mean_rule_rate": precise_rate(quotas(base, factors[d], capacity, fleet=fleet),
-                                                    needs[d]),
-                     "below_need_share": float((quota < needs[d])[active].mean())})
+    for k, d in enumerate(range(fit_days, len(needs))):
+        quota, need = quotas[k], needs[d]
+        last = dropoffs[max(0, d - window):d]
+        fleet_sq = status_quo_supply(last, fleet)
+        same_sq = status_quo_supply(last, quota.sum())
+        active = (need > 0) | (quota > 0)
+        row = {c: known[c].iat[d] for c in ("date", "day_off", "rain", "rain_forecast")
+               if c in known.columns}
+        rows.append({**row, "volume": float(pickups[d].sum()),
+                     "volume_forecast": forecasts["volume_forecast"].iat[k],
+                     "rate": precise_rate(quota, need),
+                     "rate_no_floor": precise_rate(quota, need, floor=0.0),
+                     "status_quo": precise_rate(fleet_sq, need),
+                     "status_quo_no_floor": precise_rate(fleet_sq, need, floor=0.0),
+                     "status_quo_same_total": precise_rate(same_sq, need),
+                     "status_quo_same_total_no_floor": precise_rate(same_sq, need, floor=0.0),
+                     "below_need_share": float((quota < need)[active].mean()) if active.any() else 0.0,
+                     "quota_total": float(quota.sum()), "need_total": float(need.sum()),
+                     "status_quo_days": len(last)})
     return pd.DataFrame(rows)
-
-
-def held_out_period(pickups: np.ndarray, factors: np.ndarray, fit_days: int, capacity: np.ndarray,
-                    fleet: int | None) -> float:
-    """Precise rate of the factor-1 quota against the held-out days' mean factor-1 need."""
-    factors = np.asarray(factors, float)
-    fit = slice(0, fit_days)
-    quota = day_quota(pickup_rate(pickups[fit], factors[fit]), 1.0, capacity,
-                      sd=shock_sd(pickups[fit], factors[fit]), fleet=fleet)
-    return precise_rate(quota, base_need(need_from_pickups(pickups[fit_days:]), factors[fit_days:]))
 
 
 def agreement(predicted: np.ndarray, need: np.ndarray) -> dict[str, float]:

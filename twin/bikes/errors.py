@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["BikeError", "InvalidResolution", "InvalidHour", "InvalidPeriod", "InvalidTrips"]
+__all__ = ["BikeError", "InvalidResolution", "InvalidHour", "InvalidPeriod", "InvalidTrips",
+           "BikeInputMissing"]
 
 
 class BikeError(Exception):
@@ -23,3 +24,7 @@ class InvalidPeriod(BikeError, ValueError):
 
 class InvalidTrips(BikeError, ValueError):
     """A trip table without the Mobike columns or with unusable values."""
+
+
+class BikeInputMissing(BikeError, LookupError):
+    """The city lacks an input the bike model needs (e.g. its roads layer)."""

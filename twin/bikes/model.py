@@ -12,10 +12,10 @@ Definitions (an operator's, every constant below is an explicit choice):
   rebalancing plan (:mod:`twin.bikes.rebalance`), and the difference of two large counts
   varies too much from day to day to be a deployment target.
 * **quota** (deployed supply) of a cell for a day: the integer most likely to be within
-  tolerance of that day's need under the forecast from the fitting days
-  (:func:`twin.bikes.forecast.day_quota`: Poisson pick-ups around the cell's factor-1 rate
-  × the day's factor, weekday/weekend × weather forecast, see
-  :mod:`twin.bikes.calendar`), capped by the cell's parking capacity
+  tolerance of that day's need under the forecast made the evening before from the past
+  days (:func:`twin.bikes.forecast.forecast_day`: Poisson pick-ups around the cell's share
+  of the past pick-ups × the forecast day volume from the calendar and the rain forecast,
+  see :mod:`twin.bikes.calendar`), capped by the cell's parking capacity
   (:func:`twin.bikes.parking.parking_capacity`) and scaled down proportionally when the
   total exceeds the citywide fleet (:func:`cap_quota`). The ±20 % band is symmetric in
   need, not in quota (a quota q accepts needs from q/1.2 to q/0.8), and a realised need
@@ -28,7 +28,9 @@ Definitions (an operator's, every constant below is an explicit choice):
 * **精准投放率** (precise deployment rate): the share of active cells (need or quota > 0)
   whose quota is within the tolerance of the day's need: ±20 % of the need, but at least
   ±:data:`MIN_TOLERANCE` bike (a cell needing 2 bikes and given 3 is not an operational
-  error: one bike is the smallest unit that can be deployed).
+  error: one bike is the smallest unit that can be deployed). The floor decides most
+  small cells (below 5 bikes ±20 % is less than a bike), so every figure is also given
+  without it (``floor=0``).
 """
 
 from __future__ import annotations
@@ -127,13 +129,25 @@ def quotas(base: np.ndarray, factor: float, capacity: np.ndarray, *,
     return cap_quota(np.round(base * factor), capacity, fleet=fleet)
 
 
-def within_tolerance(quota: np.ndarray, need: np.ndarray, tolerance: float = TOLERANCE) -> np.ndarray:
-    """Whether each quota is within ``max(tolerance × need, MIN_TOLERANCE)`` of the need."""
-    return np.abs(quota - need) <= np.maximum(tolerance * need, MIN_TOLERANCE)
+def within_tolerance(quota: np.ndarray, need: np.ndarray, tolerance: float = TOLERANCE, *,
+                     floor: float = MIN_TOLERANCE) -> np.ndarray:
+    """Whether each quota is within ``max(tolerance × need, floor)`` of the need.
+
+    ``floor=0`` is the strict ±20 % band without the one-bike floor.
+    """
+    return np.abs(quota - need) <= np.maximum(tolerance * need, floor)
 
 
-def precise_rate(quota: np.ndarray, need: np.ndarray, tolerance: float = TOLERANCE) -> float:
-    """Share of active cells whose quota is within tolerance of the need (module docstring)."""
+def precise_rate(quota: np.ndarray, need: np.ndarray, tolerance: float = TOLERANCE, *,
+                 floor: float = MIN_TOLERANCE) -> float:
+    """Share of active cells whose quota is within tolerance of the need (module docstring).
+
+    Examples
+    --------
+    >>> q, n = np.array([3, 1, 12]), np.array([2, 2, 10])
+    >>> precise_rate(q, n), precise_rate(q, n, floor=0)
+    (1.0, 0.3333333333333333)
+    """
     active = (need > 0) | (quota > 0)
-    ok = within_tolerance(quota, need, tolerance)
+    ok = within_tolerance(quota, need, tolerance, floor=floor)
     return float(ok[active].mean()) if active.any() else 1.0

@@ -9,16 +9,18 @@ Capacity (from covariates every cell has, the 1 km grid's road length and shops)
 * **bays**: before fences, the orderly places are painted kerbside bays, a
   :data:`BAY_SHARE` of the sidewalk capacity.
 * **fence capacity** of a cell = the quota plus the expected peak accumulation (the
-  :data:`FENCE_QUANTILE` of the largest cumulative net inflow over the fitting days, on a
-  factor-1 day), less the bays, within the sidewalk capacity.
+  :data:`FENCE_QUANTILE` of the largest cumulative net inflow over the fitting days), less
+  the bays, within the sidewalk capacity.
 
 Simulation of one held-out day, hour by hour (pick-ups, then drop-offs, of the real
 trips of that day): a pick-up takes a bike if the cell has one (else the trip is lost and
 its drop-off scaled away); a drop-off is **disorderly** when the orderly places of its cell
 are full at that moment (stock ≥ orderly capacity). Two scenarios on the same trips:
 
-* *without* fences and quotas: orderly places = bays; the whole fleet starts spread
-  evenly over the cells (no quotas, no total control); riders park where they arrive.
+* *status quo*, without fences and quotas: orderly places = bays; the whole fleet starts
+  where last week's riders left their bikes (spread like the cells' drop-offs of the last
+  7 days, :func:`twin.bikes.backtest.status_quo_supply`; no quotas, no total control);
+  riders park where they arrive.
 * *with*: orderly places = bays + fences; the quotas are deployed (the bikes of the fleet
   beyond them stay in depots); when the
   destination's places are full the app (入栏结算) sends the rider to a fence with room in
@@ -52,10 +54,10 @@ def parking_capacity(cells: pd.DataFrame) -> np.ndarray:
             + BIKES_PER_SHOP * cells["shops"].to_numpy(float))
 
 
-def peak_inflow(flows: Flows, factors: np.ndarray) -> np.ndarray:
-    """Expected largest cumulative net inflow per cell on a day of factor 1."""
+def peak_inflow(flows: Flows) -> np.ndarray:
+    """The :data:`FENCE_QUANTILE` of each cell's largest cumulative net inflow over the days."""
     inflow = peak_deficit(flows.dropoffs, flows.pickups)
-    return np.quantile(inflow / np.asarray(factors, float)[:, None], FENCE_QUANTILE, axis=0)
+    return np.quantile(inflow, FENCE_QUANTILE, axis=0)
 
 
 def fence_capacity(quota: np.ndarray, inflow: np.ndarray, capacity: np.ndarray, *,

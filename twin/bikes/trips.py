@@ -8,6 +8,8 @@ indexes both ends on H3 with a vectorized kernel (h3ronpy), no per-row Python.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from h3ronpy import vector
@@ -18,10 +20,43 @@ from twin.bikes.calendar import WEEKEND_TIDE, day_table, profile
 from twin.bikes.coords import gcj02_to_wgs84_many
 from twin.bikes.errors import InvalidTrips
 
-__all__ = ["MOBIKE_COLUMNS", "generate_trips", "ingest_trips"]
+__all__ = ["MOBIKE_COLUMNS", "generate_trips", "ingest_trips", "read_trips"]
 
 MOBIKE_COLUMNS = ["orderid", "bikeid", "userid", "start_time", "start_location_x",
                   "start_location_y", "end_time", "end_location_x", "end_location_y", "track"]
+
+
+def read_trips(path: str | Path) -> pd.DataFrame:
+    """Read a trip file in the Mobike schema (CSV, or Parquet by its suffix).
+
+    Raises
+    ------
+    InvalidTrips
+        Unreadable file, missing columns, unparseable times or no trip.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype={"track": str})
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InvalidTrips(f"cannot read trips from {path.name}: {exc}") from None
+    missing = set(MOBIKE_COLUMNS[:9]) - set(frame.columns)
+    if missing:
+        raise InvalidTrips(f"{path.name} lacks Mobike columns: {', '.join(sorted(missing))}")
+    if not len(frame):
+        raise InvalidTrips(f"{path.name} has no trips")
+    for column in ("start_time", "end_time"):
+        try:
+            frame[column] = pd.to_datetime(frame[column])
+        except (ValueError, TypeError) as exc:
+            raise InvalidTrips(f"{path.name}: {column} is not a time: {exc}") from None
+    for column in ("start_location_x", "start_location_y", "end_location_x", "end_location_y"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
 def generate_trips(cells: pd.DataFrame, days: pd.DataFrame | int = 7, *, trips_per_day: int = 20_000,
                    start_date: str = "2016-08-01", seed: int = 7) -> pd.DataFrame:
     """Synthetic trips between cells (labelled ``source = "synthetic"``), GCJ-02.
@@ -32,8 +67,8 @@ def generate_trips(cells: pd.DataFrame, days: pd.DataFrame | int = 7, *, trips_p
         ``lon``, ``lat`` (WGS84 cell centres), ``start_weight`` (morning origins: homes),
         ``end_weight`` (morning destinations: work places, stations).
     days : pandas.DataFrame or int
-        A :func:`twin.bikes.calendar.day_table` (date, weekend, factor, optionally actual),
-        or a number of days for which one is drawn from ``seed``.
+        A :func:`twin.bikes.calendar.day_table` (date, weekend or day_off, factor,
+        optionally actual), or a number of days for which one is drawn from ``seed``.
     trips_per_day : int
         Expected trips on a dry weekday; a day's count is Poisson around
         ``trips_per_day × actual`` (else ``× factor``).
@@ -55,7 +90,8 @@ def generate_trips(cells: pd.DataFrame, days: pd.DataFrame | int = 7, *, trips_p
     counts = rng.poisson(trips_per_day * volume.to_numpy(float))
     day = np.repeat(np.arange(len(table)), counts)
     n = len(day)
-    weekend = table["weekend"].to_numpy(bool)[day]
+    off = "day_off" if "day_off" in table.columns else "weekend"
+    weekend = table[off].to_numpy(bool)[day]
     hour = np.empty(n, dtype=np.int64)
     for flag in (False, True):
         sel = weekend == flag

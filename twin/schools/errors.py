@@ -10,7 +10,8 @@ class SchoolError(Exception):
 
 
 class InvalidLevel(SchoolError, ValueError):
-    """A school level other than ``primary`` or ``middle``."""
+    """A school level other than ``kindergarten``, ``primary`` or ``middle``, or one the
+    city has no schools of."""
 
 
 class HomeNotFound(SchoolError, LookupError):

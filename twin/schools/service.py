@@ -15,17 +15,20 @@ import shapely
 from twin.schools.assign import Assignment, assign
 from twin.schools.districts import district_cells, district_polygons
 from twin.schools.errors import HomeNotFound, InvalidLevel, InvalidSchoolInput
+from twin.schools.official import CommitteeIndex
 from twin.schools.walking import WalkNetwork
 
 __all__ = ["LEVELS", "SchoolService", "LevelResult", "FORECAST"]
 
-LEVELS = ("primary", "middle")
-_DEMAND = {"primary": "children_primary", "middle": "children_middle"}
-#: Cohort model of the forecast (documented assumptions, not data): each year one sixth
-#: (primary) / one third (middle) of the pupils leave, and a new cohort enters whose size
-#: is the leaving cohort times (1 + trend); the trend follows Shanghai's falling births.
-FORECAST = {"years": 5, "trend": {"primary": -0.04, "middle": 0.02},
-            "grades": {"primary": 6, "middle": 3}}
+LEVELS = ("kindergarten", "primary", "middle")
+_DEMAND = {"kindergarten": "children_kindergarten", "primary": "children_primary",
+           "middle": "children_middle"}
+#: Cohort model of the forecast (documented assumptions, not data): each year one third
+#: (kindergarten, middle) / one sixth (primary) of the pupils leave, and a new cohort
+#: enters whose size is the leaving cohort times (1 + trend); the trend follows
+#: Shanghai's falling births (steepest for the youngest).
+FORECAST = {"years": 5, "trend": {"kindergarten": -0.08, "primary": -0.04, "middle": 0.02},
+            "grades": {"kindergarten": 3, "primary": 6, "middle": 3}}
 MAX_SNAP_M = 500.0
 
 
@@ -44,7 +47,7 @@ class LevelResult:
 
 def _check_level(level: str) -> str:
     if level not in LEVELS:
-        raise InvalidLevel(f"unknown level {level!r}; use primary or middle")
+        raise InvalidLevel(f"unknown level {level!r}; use {', '.join(LEVELS)}")
     return level
 
 
@@ -56,24 +59,41 @@ class SchoolService:
     graph : networkx.MultiDiGraph
         Road graph (walking distances).
     schools : geopandas.GeoDataFrame
-        ``id``, ``name``, ``level``, ``capacity``, points.
+        ``id``, ``name``, ``level``, ``capacity``, points; optionally
+        ``catchment_committees`` (the official 对口 committees, ``"、"``-joined).
     homes : geopandas.GeoDataFrame
-        Points with ``children_primary`` and ``children_middle``.
+        Points with the pupils of each level the schools have (``children_kindergarten``,
+        ``children_primary``, ``children_middle``).
     geocoder : callable, optional
         ``text -> list of candidates`` (the address service) for lookups by address.
+    committees : CommitteeIndex, optional
+        The residents' committees, to show the official school of an address that names
+        its committee.
     """
 
     def __init__(self, graph: nx.MultiDiGraph, schools: gpd.GeoDataFrame,
-                 homes: gpd.GeoDataFrame, *, geocoder: Callable[[str], list[dict]] | None = None):
+                 homes: gpd.GeoDataFrame, *, geocoder: Callable[[str], list[dict]] | None = None,
+                 committees: CommitteeIndex | None = None):
         missing = {"id", "name", "level", "capacity"} - set(schools.columns)
         if missing:
             raise InvalidSchoolInput(f"schools need columns {', '.join(sorted(missing))}")
-        if not set(_DEMAND.values()) <= set(homes.columns):
-            raise InvalidSchoolInput("homes need children_primary and children_middle")
+        bad = set(schools["level"]) - set(LEVELS)
+        if bad:
+            raise InvalidSchoolInput(f"unknown school level(s) {sorted(bad)}; use {', '.join(LEVELS)}")
+        need = {_DEMAND[lv] for lv in set(schools["level"])} | {_DEMAND["primary"],
+                                                                 _DEMAND["middle"]}
+        if not need <= set(homes.columns):
+            raise InvalidSchoolInput(f"homes need {', '.join(sorted(need))}")
         self.walk = WalkNetwork(graph)
         self.schools = schools.reset_index(drop=True)
         self.homes = homes.reset_index(drop=True)
         self.geocoder = geocoder
+        self.committees = committees or CommitteeIndex()
+        if "catchment_committees" not in self.schools:
+            self.schools["catchment_committees"] = None
+        self.schools["catchment_district"] = [
+            self.committees.district_of(c.split("、")) if isinstance(c, str) else None
+            for c in self.schools["catchment_committees"]]
         self._levels: dict[str, LevelResult] = {}
 
     def level(self, level: str) -> LevelResult:
@@ -85,6 +105,8 @@ class SchoolService:
 
     def _solve(self, level: str) -> LevelResult:
         schools = self.schools[self.schools["level"] == level].reset_index(drop=True)
+        if not len(schools):
+            raise InvalidLevel(f"this city has no {level} schools")
         demand = self.homes[_DEMAND[level]].to_numpy(dtype=np.int64)
         hx, hy = self.homes.geometry.x.to_numpy(), self.homes.geometry.y.to_numpy()
         home_nodes, home_snap = self.walk.snap(hx, hy)
@@ -170,6 +192,12 @@ class SchoolService:
                lat: float | None = None, level: str = "primary") -> dict[str, Any]:
         """Which school serves an address or point: district, school, walk, capacity status.
 
+        When the address names its residents' committee (居委会) and a school's official
+        catchment list (对口) names that committee, ``official`` shows that school and the
+        committee beside the model's assignment; otherwise ``official`` is None (the
+        committee of a bare address or point is not guessed: the committees have no
+        boundaries in the data).
+
         Raises
         ------
         HomeNotFound
@@ -211,10 +239,23 @@ class SchoolService:
         length = float(sum(np.hypot(*((np.array(a) - np.array(b)) * self.walk._scale))
                            for a, b in zip(coords[:-1], coords[1:], strict=True)))
         assigned = int(r.assignment.flows[:, school].sum())
+        committee = (self.committees.resolve(resolved.get("components") or {})
+                     if resolved is not None else None)
+        official = None
+        if committee is not None:
+            matches = self.committees.official(r.schools, committee)
+            if matches:
+                o = r.schools.iloc[matches[0]]
+                official = {"school": {"id": o["id"], "name": o["name"],
+                                       "source": o.get("source"), "address": o.get("address")},
+                            "committee": committee["name"], "community_code": committee["code"],
+                            "same_as_model": bool(o["id"] == row["id"])}
         return {
             "level": level, "address": resolved, "district": {"school_id": row["id"], "how": how},
             "school": {"id": row["id"], "name": row["name"], "capacity": int(row["capacity"]),
-                       "assigned": assigned, "lon": row.geometry.x, "lat": row.geometry.y},
+                       "assigned": assigned, "lon": row.geometry.x, "lat": row.geometry.y,
+                       "source": row.get("source"), "capacity_source": row.get("capacity_source")},
+            "committee": committee, "official": official,
             "walk_m": round(length + float(snap[0]) + float(s_snap[0]), 1),
             "route": {"type": "LineString", "coordinates": [list(c) for c in coords]
                       if len(coords) > 1 else [[lon, lat], [row.geometry.x, row.geometry.y]]},

@@ -36,6 +36,7 @@ from twin.bundle import (
     read_manifest,
     replace_directory,
 )
+from twin.divisions import DIVISIONS_DIR
 from twin.errors import BuildError, BundleError, SourceNotFound
 from twin.osm import read_osm_drive_graph, read_turn_restrictions
 from twin.roads import graph_to_layers, prepare_drive_graph, restrictions_layer, signal_nodes
@@ -83,9 +84,10 @@ CONTEXT_MARGIN_DEG = 0.06
 
 
 def _cache_key(name: str, sources: dict[str, str], seed: int) -> str:
+    divisions = {p.name: file_sha256(p) for p in sorted(DIVISIONS_DIR.glob("*.csv.gz"))}
     payload = json.dumps(
         {"name": name, "sources": sources, "seed": seed, "code": code_fingerprint(),
-         "format": BUNDLE_FORMAT}, sort_keys=True,
+         "format": BUNDLE_FORMAT, "divisions": divisions}, sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 

@@ -32,10 +32,12 @@ ROUTERS = (
     "api.routers.health",
     "api.routers.layers",
     "api.routers.tiles",
+    "api.routers.ogc",
     "api.routers.addresses",
     "api.routers.routing",
     "api.routers.bikes",
     "api.routers.schools",
+    "api.routers.osrm",
 )
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import geopandas as gpd
 import numpy as np
 import shapely
+from scipy.sparse.csgraph import dijkstra
 
 from routing.ch import ContractionHierarchy
 from routing.engine import Path, PathEngine
@@ -27,7 +28,7 @@ from routing.errors import (
     VehicleNotFound,
 )
 from routing.greenwave import ActiveWindows, GreenWave, plan_green_wave, resolve_conflicts
-from routing.network import RoadNetwork
+from routing.network import MAX_SNAP_M, RoadNetwork
 from routing.profiles import VEHICLES, Profile, is_peak
 
 __all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN", "RUN_RETENTION_S",
@@ -252,6 +253,220 @@ class RoutingService:
         path = engine.route(self.locate(origin), self.locate(destination))
         return {"geometry": self._geojson(path), "distance_m": round(path.length_m, 1),
                 "eta_s": round(path.duration_s, 1), "roads": self._roads(path), "peak": peak}
+
+    # -- multi-stop routes, snapping and travel-time tables (the OSRM dialect uses these) --
+    def _engine_at(self, vehicle: str, depart_at: dt.datetime | None,
+                   green_wave: bool) -> tuple[PathEngine, bool | None]:
+        """The engine :meth:`route` (``car``) or :meth:`dispatch` (fire, ambulance) uses."""
+        if vehicle == "car":
+            when = depart_at or dt.datetime.now(self.tz)
+            peak = is_peak(_clock_seconds(when, self.tz) / 3600)
+            return self.engine("car", peak=peak), peak
+        self._check_vehicle(vehicle)
+        return self.engine(vehicle, green_wave=green_wave), None
+
+    def snap(self, lon: float, lat: float, *, max_distance_m: float = MAX_SNAP_M) -> dict:
+        """The routable node nearest to a point, as :meth:`locate` picks it for ``lon/lat``.
+
+        Parameters
+        ----------
+        lon, lat : float
+            WGS84 point.
+        max_distance_m : float
+            Snapping radius (at most the network's own limit is sensible).
+
+        Returns
+        -------
+        dict
+            ``node`` (graph node id), ``index``, ``lon``, ``lat`` (the node),
+            ``distance_m`` (from the point) and ``name`` (a road at the node, or ``""``).
+
+        Raises
+        ------
+        PointTooFar
+            No routable node within ``max_distance_m``.
+
+        Examples
+        --------
+        >>> City.load().routing.snap(121.4737, 31.2304)["distance_m"] < 300  # doctest: +SKIP
+        True
+        """
+        net = self.network
+        idx, dist = net.snap(float(lon), float(lat), max_distance_m=max_distance_m)
+        touching = np.flatnonzero((net.edge_u == idx) | (net.edge_v == idx))
+        name = next((net.names[e] for e in touching.tolist() if net.names[e]), "")
+        return {"node": int(net.node_ids[idx]), "index": idx, "lon": float(net.xy[idx, 0]),
+                "lat": float(net.xy[idx, 1]), "distance_m": round(dist, 1), "name": name}
+
+    def route_legs(self, waypoints: Sequence[Location], *, vehicle: str = "car",
+                   depart_at: dt.datetime | None = None, green_wave: bool = True) -> dict:
+        """Fastest route through two or more waypoints, one leg per consecutive pair.
+
+        ``car`` is normal traffic at ``depart_at`` (as :meth:`route`); ``fire`` and
+        ``ambulance`` run the emergency profile, with the green wave by default: the
+        travel times :meth:`dispatch` ranks by. No emergency run is registered.
+
+        Parameters
+        ----------
+        waypoints : sequence of Location
+            At least two.
+        vehicle : str
+            ``car``, ``fire`` or ``ambulance``.
+        depart_at : datetime, optional
+            Departure (``car``: picks peak or off-peak speeds); default now.
+        green_wave : bool
+            Emergency vehicles: with signal priority (default) or paying signal delays.
+
+        Returns
+        -------
+        dict
+            ``vehicle``, ``peak`` (``car`` only, else None), ``distance_m``, ``eta_s`` and
+            ``legs``: per leg ``distance_m``, ``eta_s``, ``roads``, ``geometry`` (GeoJSON)
+            and ``edges`` (per road edge: ``edge``, ``name``, ``length_m``, ``time_s``,
+            ``coordinates``).
+
+        Raises
+        ------
+        InvalidRequest, InvalidVehicle, PointTooFar, Unreachable
+
+        Examples
+        --------
+        >>> legs = City.load().routing.route_legs(                  # doctest: +SKIP
+        ...     [{"lon": 121.47, "lat": 31.23}, {"lon": 121.48, "lat": 31.24}])
+        >>> len(legs["legs"])                                       # doctest: +SKIP
+        1
+        """
+        if len(waypoints) < 2:
+            raise InvalidRequest("a route needs at least two waypoints")
+        engine, peak = self._engine_at(vehicle, depart_at, green_wave)
+        nodes = [self.locate(w) for w in waypoints]
+        net = self.network
+        legs = []
+        total_m = total_s = 0.0
+        for a, b in itertools.pairwise(nodes):
+            path = engine.route(a, b)
+            edges = []
+            for e in path.edges:
+                geom = net.geometries[e]
+                coords = (list(geom.coords) if geom is not None
+                          else [tuple(net.xy[net.edge_u[e]]), tuple(net.xy[net.edge_v[e]])])
+                edges.append({"edge": int(e), "name": net.names[e] or "",
+                              "length_m": float(net.length[e]),
+                              "time_s": float(engine.weights[e]),
+                              "coordinates": [[float(x), float(y)] for x, y in coords]})
+            total_m += path.length_m
+            total_s += path.duration_s
+            legs.append({"distance_m": round(path.length_m, 1), "eta_s": round(path.duration_s, 1),
+                         "roads": self._roads(path), "geometry": self._geojson(path),
+                         "edges": edges})
+        return {"vehicle": vehicle, "peak": peak, "distance_m": round(total_m, 1),
+                "eta_s": round(total_s, 1), "legs": legs}
+
+    def table(self, sources: Sequence[Location], destinations: Sequence[Location], *,
+              vehicle: str = "car", depart_at: dt.datetime | None = None,
+              green_wave: bool = True, distances: bool = False) -> dict:
+        """Travel times (and distances) from every source to every destination.
+
+        One Dijkstra search per distinct source on the forward graph, or, when there are
+        fewer distinct destinations, per destination on the reversed graph (the search
+        :meth:`dispatch` runs), so a column towards an incident equals dispatch's ETAs.
+        Distances are the lengths of the fastest paths.
+
+        Parameters
+        ----------
+        sources, destinations : sequence of Location
+            The points (at least one each).
+        vehicle, depart_at, green_wave
+            As in :meth:`route_legs`.
+        distances : bool
+            Also measure the lengths of the fastest paths.
+
+        Returns
+        -------
+        dict
+            ``durations`` (s) and ``distances`` (m, or None): arrays of shape
+            ``(len(sources), len(destinations))``, ``inf`` where unreachable; ``vehicle``,
+            ``peak``.
+
+        Raises
+        ------
+        InvalidRequest, InvalidVehicle, PointTooFar
+
+        Examples
+        --------
+        >>> t = City.load().routing.table([{"station": "F1"}], [{"lon": 121.48, "lat": 31.23}],
+        ...                               vehicle="fire")          # doctest: +SKIP
+        >>> t["durations"].shape                                    # doctest: +SKIP
+        (1, 1)
+        """
+        if not sources or not destinations:
+            raise InvalidRequest("a table needs at least one source and one destination")
+        engine, peak = self._engine_at(vehicle, depart_at, green_wave)
+        src = np.array([self.locate(s) for s in sources], dtype=np.int64)
+        dst = np.array([self.locate(d) for d in destinations], dtype=np.int64)
+        turns = self.network.turn_graph
+        keys, arc_m = self._arc_lengths(engine) if distances else (None, None)
+        times = np.full((len(src), len(dst)), np.inf)
+        lengths = np.full((len(src), len(dst)), np.inf) if distances else None
+        if len(np.unique(dst)) < len(np.unique(src)):
+            for t in np.unique(dst).tolist():  # backwards: pred[x] is x's next node
+                dist, pred, _ = dijkstra(engine.reverse, indices=turns.copies(t), min_only=True,
+                                         return_predecessors=True)
+                cols = dst == t
+                times[:, cols] = dist[src][:, None]
+                if distances:
+                    tree = self._tree_lengths(pred, lambda n, p: self._lookup(keys, arc_m, n, p))
+                    lengths[:, cols] = np.where(np.isfinite(dist[src]), tree[src], np.inf)[:, None]
+        else:
+            for s in np.unique(src).tolist():  # forwards: pred[x] is x's previous node
+                dist, pred = dijkstra(engine.matrix, indices=s, return_predecessors=True)
+                best = [turns.copies(t)[np.argmin(dist[turns.copies(t)])] for t in dst.tolist()]
+                rows = src == s
+                times[rows, :] = dist[best][None, :]
+                if distances:
+                    tree = self._tree_lengths(pred, lambda n, p: self._lookup(keys, arc_m, p, n))
+                    lengths[rows, :] = np.where(np.isfinite(dist[best]), tree[best], np.inf)[None, :]
+        return {"vehicle": vehicle, "peak": peak, "durations": times, "distances": lengths}
+
+    def _arc_lengths(self, engine: PathEngine) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted ``tail * n + head`` keys of the searched arcs and their lengths (the
+        cheapest arc per node pair, as :func:`routing.engine.cheapest_csr` keeps it)."""
+        turns = self.network.turn_graph
+        w = engine.turn_weights
+        ok = np.flatnonzero(np.isfinite(w))
+        order = ok[np.lexsort((w[ok], turns.head[ok], turns.tail[ok]))]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = ((turns.tail[order][1:] != turns.tail[order][:-1])
+                     | (turns.head[order][1:] != turns.head[order][:-1]))
+        keep = order[first]
+        keys = turns.tail[keep] * turns.n_nodes + turns.head[keep]
+        return keys, self.network.length[turns.edge[keep]]
+
+    def _lookup(self, keys: np.ndarray, arc_m: np.ndarray, tail: np.ndarray,
+                head: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(keys, tail * self.network.turn_graph.n_nodes + head)
+        return arc_m[np.minimum(pos, len(keys) - 1)]
+
+    @staticmethod
+    def _tree_lengths(pred: np.ndarray,
+                      arc: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """Length from every node of a shortest-path tree to its root (pointer jumping).
+
+        ``pred`` is scipy's predecessor array (negative at the root and unreached nodes);
+        ``arc(nodes, preds)`` gives the length of the arc joining each node to its parent.
+        """
+        pred = np.asarray(pred, dtype=np.int64)
+        has = np.flatnonzero(pred >= 0)
+        acc = np.zeros(len(pred))
+        acc[has] = arc(has, pred[has])
+        up = np.where(pred >= 0, pred, -1)
+        while True:
+            live = np.flatnonzero(up >= 0)
+            if not len(live):
+                return acc
+            parents = up[live]
+            acc[live] = acc[live] + acc[parents]
+            up[live] = up[parents]
 
     def emergency_route(self, origin: Location, destination: Location, *,
                         vehicle: str = "fire", depart_at: dt.datetime | None = None) -> dict:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from twin import City
 
@@ -54,3 +59,32 @@ def postgis_url() -> Iterator[str]:
         yield started.stdout.strip().splitlines()[-1]
     finally:
         subprocess.run([str(script), "stop", pgdir], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def serve_in_thread() -> Callable[[object], AbstractContextManager[str]]:
+    """``with serve_in_thread(app) as url:`` serves an app for real HTTP clients."""
+    return _serve_in_thread
+
+
+@contextmanager
+def _serve_in_thread(app: object) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yield its URL.
+
+    For clients that must talk HTTP for real (a browser, routingpy) and do not hold the
+    GIL while waiting (GDAL does: its tests start the server in a subprocess).
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)

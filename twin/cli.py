@@ -214,6 +214,43 @@ def geocode(
     typer.echo(f"wrote {target}")
 
 
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option(
+        "--format", help="pmtiles | mbtiles (vector tile archive), gpkg | geoparquet (features)")],
+    out: Annotated[Path, typer.Option(
+        help="Output file (geoparquet with several layers: a directory of <layer>.parquet)")],
+    layers: Annotated[str | None, typer.Option(
+        help="Comma-separated layers (default: every layer with geometry)")] = None,
+    zooms: Annotated[str, typer.Option(help="Zoom range of a tile archive, MIN-MAX")] = "10-17",
+    name: Annotated[str, typer.Option(help="City name")] = DEFAULT_CITY,
+    bundle: Annotated[Path | None, typer.Option(help="Bundle directory")] = None,
+    build_dir: Annotated[Path, typer.Option(help="Where bundles go")] = DEFAULT_BUILD_DIR,
+    force: Annotated[bool, typer.Option(help="Replace OUT if it exists")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Export layers as a PMTiles / MBTiles vector tile archive (the server's tiles) or as
+    GeoPackage / GeoParquet, for QGIS, GDAL and a map with no server."""
+    from twin.city import City
+    from twin.export import export_city
+
+    if bundle is None and name == DEFAULT_CITY and build_dir == DEFAULT_BUILD_DIR:
+        city = City.load()  # the embedded default city, built first when needed
+    else:
+        city = City.load(_bundle(name, bundle, build_dir))
+    result = export_city(city, out, format=fmt, layers=layers, zooms=zooms, overwrite=force,
+                         progress=not quiet)
+    what = f"{result.tiles:,} tiles, z{result.zooms[0]}-{result.zooms[1]}" if result.zooms \
+        else f"{result.features:,} features"
+    typer.echo(f"wrote {result.path} ({result.format}: {len(result.layers)} layers, {what}, "
+               f"{result.bytes / 1e6:.1f} MB, {result.seconds:.1f} s)")
+
+
+from twin.batch.cli import batch_app  # noqa: E402  (imports no Dask until a job runs)
+
+app.add_typer(batch_app, name="batch")
+
+
 def main() -> None:
     """Entry point of the ``twin`` console script: clear errors, no tracebacks."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from layers.errors import BundleError
 
 __all__ = ["TwinError", "BuildError", "SourceNotFound", "BundleError", "DatabaseError",
-           "SignalPlanError"]
+           "SignalPlanError", "ExportError"]
 
 
 class TwinError(Exception):
@@ -26,3 +26,7 @@ class DatabaseError(TwinError, ConnectionError):
 
 class SignalPlanError(BuildError, ValueError):
     """A signal timing plan file is malformed or names junctions / roads the city lacks."""
+
+
+class ExportError(TwinError, ValueError):
+    """An export cannot be made as asked (bad format, zoom range, layers or output path)."""

@@ -6,10 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.concurrency import run_in_threadpool
 
 from api.deps import get_city
-from layers.errors import TileOutOfRange
+from api.mvt import CACHE_CONTROL, MVT_MEDIA_TYPE, vector_tile_response
 from layers.tilejson import raster_tilejson, vector_tilejson
 from twin.city import City
 
@@ -17,8 +16,6 @@ __all__ = ["router", "MVT_MEDIA_TYPE"]
 
 router = APIRouter(tags=["tiles"])
 
-MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
-CACHE_CONTROL = "public, max-age=60, must-revalidate"
 LayerList = Annotated[str, PathParam(pattern=r"^[a-z0-9_]{1,64}(,[a-z0-9_]{1,64}){0,7}$",
                                      description="layer, or comma-separated layers")]
 Z = Annotated[int, PathParam(ge=0, le=22)]
@@ -38,21 +35,8 @@ async def vector_tile(
     city: City = Depends(get_city),
 ) -> Response:
     """A tile of one layer or several (``roads,pois``); 204 when empty, 404 outside bounds."""
-    service = city.layer_service
-    names = _names(layers)
-    tile = service.cached_tile(names, z, x, y) if as_of is None else None
-    if tile is None:  # encode off the event loop
-        for n in names:
-            service.require(n)
-        tile = await run_in_threadpool(service.tile, names, z, x, y, as_of=as_of)
-    if not tile.data and not service.in_bounds(names, z, x, y):
-        raise TileOutOfRange(f"tile {z}/{x}/{y} is outside the bounds of {layers}")
-    headers = {"ETag": tile.etag, "Cache-Control": CACHE_CONTROL}
-    if request.headers.get("if-none-match") == tile.etag:
-        return Response(status_code=304, headers=headers)
-    if not tile.data:
-        return Response(status_code=204, headers=headers)
-    return Response(tile.data, media_type=MVT_MEDIA_TYPE, headers=headers)
+    return await vector_tile_response(request, city.layer_service, _names(layers), z, x, y,
+                                      as_of=as_of, label=layers)
 
 
 @router.get("/tiles/{layers}/tilejson.json", summary="TileJSON 3.0.0")

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from api import create_app
 from twin import City, Settings
@@ -23,20 +19,9 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-backgroun
 
 
 @pytest.fixture(scope="module")
-def server(city: City) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(Settings(), city=city), host="127.0.0.1",
-                                        port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+def server(city: City, serve_in_thread) -> Iterator[str]:  # noqa: ANN001
+    with serve_in_thread(create_app(Settings(), city=city)) as url:
+        yield url
 
 
 def test_web_map_loads_and_draws_tiles(server: str, artifacts: Path) -> None:

@@ -234,12 +234,39 @@ class BikeService:
         return table.drop(columns="date").rename_axis("date").reset_index()
 
     def _fit(self, res: int) -> _Model:
-        o = self.options
         cells = disaggregate(self.grid, self.pois, self.roads, res=res)
         raw, calendar = self._trips()
         flows = hourly_flows(ingest_trips(raw, res=res), cells["cell"].to_numpy())
+        return self.fit_flows(cells, flows, calendar, trips=len(raw))
+
+    def fit_flows(self, cells: pd.DataFrame, flows: Flows, calendar: pd.DataFrame, *,
+                  trips: int) -> _Model:
+        """Fit the quota model on hourly flows, however they were counted (from this
+        service's trip table, or partition by partition on a cluster).
+
+        Parameters
+        ----------
+        cells : pandas.DataFrame
+            The H3 cells (:func:`twin.bikes.demand.disaggregate`).
+        flows : Flows
+            Pick-ups and drop-offs per (day, hour, cell).
+        calendar : pandas.DataFrame
+            The days of the trips (day off, rain, rain forecast).
+        trips : int
+            How many trips were counted (for the error message).
+
+        Returns
+        -------
+        _Model
+
+        Raises
+        ------
+        InvalidTrips
+            Real trips that start nowhere in the city, or too few days to fit on.
+        """
+        o = self.options
         if self.basis == "real" and not flows.pickups.sum():
-            raise InvalidTrips(f"none of the {len(raw):,} trips starts inside the city's cells "
+            raise InvalidTrips(f"none of the {trips:,} trips starts inside the city's cells "
                                "(wrong city or coordinates not GCJ-02 lon/lat?)")
         days = self._calendar_of(calendar, flows.days)
         n = len(days)

@@ -37,7 +37,7 @@ from twin.bikes.demand import check_res, disaggregate
 from twin.bikes.errors import InvalidTrips
 from twin.bikes.model import Flows
 from twin.bikes.service import BikeService, _Model
-from twin.bikes.trips import MOBIKE_COLUMNS, ingest_trips
+from twin.bikes.trips import MOBIKE_COLUMNS, coerce_trips, ingest_trips
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -84,22 +84,6 @@ class TripCounts:
     ingested: int = 0
 
 
-def _coerce(frame: pd.DataFrame) -> pd.DataFrame:
-    """Types as :func:`twin.bikes.trips.read_trips` sets them."""
-    missing = set(MOBIKE_COLUMNS[:9]) - set(frame.columns)
-    if missing:
-        raise InvalidTrips(f"the trips lack Mobike columns: {', '.join(sorted(missing))}")
-    frame = frame.copy()
-    for column in ("start_time", "end_time"):
-        try:
-            frame[column] = pd.to_datetime(frame[column])
-        except (ValueError, TypeError) as exc:
-            raise InvalidTrips(f"{column} is not a time: {exc}") from None
-    for column in ("start_location_x", "start_location_y", "end_location_x", "end_location_y"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
-
-
 def _count(day: np.ndarray, hour: np.ndarray, cell: np.ndarray) -> pd.Series:
     keys = pd.DataFrame({"day": day, "hour": hour.astype("int64"), "cell": cell})
     return keys.groupby(_KEYS, sort=True).size().astype("int64").rename("trips")
@@ -129,7 +113,7 @@ def count_trips(frame: pd.DataFrame, *, res: int = 9, crs: str = "gcj02",
     InvalidTrips
         Missing columns or unparseable times.
     """
-    frame = _coerce(frame)
+    frame = coerce_trips(frame, source="a trip partition")
     ingested = ingest_trips(frame, res=res, crs=crs)
     day = ingested["day"].to_numpy("datetime64[ns]").view("int64")
     dates = pd.to_datetime(frame["start_time"]).dt.normalize().dropna().unique()

@@ -20,7 +20,7 @@ from twin.bikes.calendar import WEEKEND_TIDE, day_table, profile
 from twin.bikes.coords import gcj02_to_wgs84_many
 from twin.bikes.errors import InvalidTrips
 
-__all__ = ["MOBIKE_COLUMNS", "generate_trips", "ingest_trips", "read_trips"]
+__all__ = ["MOBIKE_COLUMNS", "coerce_trips", "generate_trips", "ingest_trips", "read_trips"]
 
 MOBIKE_COLUMNS = ["orderid", "bikeid", "userid", "start_time", "start_location_x",
                   "start_location_y", "end_time", "end_location_x", "end_location_y", "track"]
@@ -42,16 +42,42 @@ def read_trips(path: str | Path) -> pd.DataFrame:
             frame = pd.read_csv(path, dtype={"track": str})
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise InvalidTrips(f"cannot read trips from {path.name}: {exc}") from None
-    missing = set(MOBIKE_COLUMNS[:9]) - set(frame.columns)
-    if missing:
-        raise InvalidTrips(f"{path.name} lacks Mobike columns: {', '.join(sorted(missing))}")
+    frame = coerce_trips(frame, source=path.name)
     if not len(frame):
         raise InvalidTrips(f"{path.name} has no trips")
+    return frame
+
+
+def coerce_trips(frame: pd.DataFrame, *, source: str = "the trips") -> pd.DataFrame:
+    """Check the Mobike columns of a trip table and parse its times and coordinates.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Trips as read (all of a file, or one partition of it).
+    source : str
+        What the trips came from, for the error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with datetime ``start_time`` / ``end_time`` and float coordinates
+        (unparseable coordinates become NaN and are dropped at ingest).
+
+    Raises
+    ------
+    InvalidTrips
+        Missing columns or unparseable times.
+    """
+    missing = set(MOBIKE_COLUMNS[:9]) - set(frame.columns)
+    if missing:
+        raise InvalidTrips(f"{source} lacks Mobike columns: {', '.join(sorted(missing))}")
+    frame = frame.copy()
     for column in ("start_time", "end_time"):
         try:
             frame[column] = pd.to_datetime(frame[column])
         except (ValueError, TypeError) as exc:
-            raise InvalidTrips(f"{path.name}: {column} is not a time: {exc}") from None
+            raise InvalidTrips(f"{source}: {column} is not a time: {exc}") from None
     for column in ("start_location_x", "start_location_y", "end_location_x", "end_location_y"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame

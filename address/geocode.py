@@ -4,6 +4,15 @@ A text resolves at the first of these that matches: a door (known, else interpol
 on a known road; a named place of the gazetteer (POI, station, stop: the whole text
 after its division prefixes, exactly, or a station / stop with ``站`` / ``地铁站``
 added); the road; the street or district.
+
+Never a door on another road: a door-level (or interpolated) answer is only given on the
+road that was written — exactly, or as the same name after normalization (a homophone,
+pinyin, a direction left out) or one unambiguous typo (one character doubled or dropped
+when that is the only known road within one edit, one character substituted when that
+is the only such road of the stated district; flagged ``road_corrected``). A road that is
+not known answers at the most precise known division (street, district, city) flagged
+``road_unknown``, and near road names follow as lower-ranked road-level suggestions
+flagged ``road_suggested``.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from address.crs import from_wgs84, to_wgs84
@@ -23,11 +33,16 @@ from address.model import Components, canonical_text
 from address.normalize import normalize
 from address.parse import parse, place_texts
 
-__all__ = ["Geocoder", "SCORES", "PLACE_SCORES"]
+__all__ = ["Geocoder", "SCORES", "PLACE_SCORES", "SUGGESTION_SCORE", "MAX_INTERPOLATION_GAP"]
 
 #: Base score per way of matching; fuzzy road matches and corrections lower it.
 SCORES = {"door": 1.0, "interpolated": 0.75, "road": 0.6, "community": 0.4, "street": 0.35,
-          "district": 0.2}
+          "district": 0.2, "city": 0.1}
+#: Score of a road-level suggestion (a road other than the one written): below every
+#: division-level answer.
+SUGGESTION_SCORE = 0.05
+#: Most road suggestions offered for an unknown road.
+_MAX_SUGGESTIONS = 3
 #: Base score of a place match by kind (see :data:`address.gazetteer.PLACE_KINDS`).
 PLACE_SCORES = {"station": 0.9, "poi": 0.88, "stop": 0.86}
 #: Written after a station's or stop's name: ``人民广场站``, ``人民广场地铁站``.
@@ -35,6 +50,7 @@ _STATION_SUFFIXES = ("地铁站", "站")
 #: Most places of one name returned (chains have hundreds of shops)
 _MAX_PLACES = 20
 _DIRECTIONS = "东西南北中"
+#: Widest gap of house numbers (same side) interpolated across.
 MAX_INTERPOLATION_GAP = 400
 
 
@@ -43,8 +59,11 @@ class RoadMatch:
     """A resolved road and how it was found."""
 
     road: Road
-    how: str  # exact | homophone | typo | direction | latin
+    how: str  # exact | homophone | direction | latin | corrected | suggested
     penalty: float
+    #: the written road itself (same name, or one unambiguous typo): doors may be given;
+    #: else another road, offered only as a road-level suggestion
+    same_road: bool = True
 
 
 class Geocoder:
@@ -61,8 +80,13 @@ class Geocoder:
 
     # -- roads ---------------------------------------------------------------------
     def resolve_road(self, written: str | None, *, number: int | None = None,
-                     raw: str = "") -> list[RoadMatch]:
-        """Known roads for a road name as written, best first."""
+                     raw: str = "", district_code: str | None = None) -> list[RoadMatch]:
+        """Known roads for a road name as written, best first.
+
+        Matches with ``same_road`` (the road written, under another spelling) come first;
+        the others are other roads, near in spelling, offered only as suggestions.
+        ``district_code`` is the district stated in the text, if any.
+        """
         g = self.gazetteer
         if written is None:
             if re.search(r"[A-Za-z]{3,}", raw):
@@ -72,32 +96,65 @@ class Geocoder:
         if written in g.roads:
             return [RoadMatch(g.roads[written], "exact", 0.0)]
         matches: list[RoadMatch] = []
-        # direction suffix left out (淮海路 -> 淮海中路 / 淮海东路 ...), or a wrong one
+        # direction suffix left out (淮海路 -> 淮海中路 / 淮海东路 ...): the same road; a
+        # different direction written (南京东路 -> 南京西路) is another road: a suggestion
         stem = re.sub(f"[{_DIRECTIONS}]?(路|街|大道)$", "", written)
         suffix = written[len(stem):].lstrip(_DIRECTIONS)
+        has_direction = len(written) - len(stem) > len(suffix)
         for d in _DIRECTIONS:
             name = f"{stem}{d}{suffix}"
             if name in g.roads and name != written:
-                matches.append(RoadMatch(g.roads[name], "direction", 0.1))
+                matches.append(RoadMatch(g.roads[name], "direction", 0.1,
+                                         same_road=not has_direction))
         if matches and number is not None:
             matches.sort(key=lambda m: (number, m.road.name) not in self._door_keys(m.road.name))
-        # homophones (same pinyin), also with a direction left out, and one-character typos
+        # homophones (same pinyin), also with a direction left out
         for name in g.roads_by_pinyin.get(road_pinyin(written), []):
             matches.append(RoadMatch(g.roads[name], "homophone", 0.1))
-        if not matches:
+        if not any(m.same_road for m in matches):
             for d in _DIRECTIONS:
                 for name in g.roads_by_pinyin.get(road_pinyin(f"{stem}{d}{suffix}"), []):
-                    matches.append(RoadMatch(g.roads[name], "homophone+direction", 0.15))
-        if not matches:
-            for name in g.roads:
-                if len(name) == len(written) and Levenshtein.distance(name, written) == 1:
-                    matches.append(RoadMatch(g.roads[name], "typo", 0.15))
+                    matches.append(RoadMatch(g.roads[name], "homophone+direction", 0.15,
+                                             same_road=not has_direction))
+        if not any(m.same_road for m in matches):
+            matches.extend(self._typos(written, district_code))
+        # the written road first, suggestions (other roads) after
+        matches.sort(key=lambda m: not m.same_road)
         seen, unique = set(), []
         for m in matches:
             if m.road.name not in seen:
                 seen.add(m.road.name)
                 unique.append(m)
         return unique
+
+    def _typos(self, written: str, district_code: str | None) -> list[RoadMatch]:
+        """Known roads one edit (Levenshtein) from ``written``.
+
+        One character doubled or dropped is corrected when that road is the only known road
+        one insertion or deletion away; one character substituted only when no road is one
+        insertion or deletion away and the road is the only one within one edit in the
+        stated district. Every other near road is a suggestion.
+        """
+        g = self.gazetteer
+        near = [name for name, _, _ in process.extract(
+            written, list(g.roads), scorer=Levenshtein.distance, score_cutoff=1, limit=None)
+            if name != written]
+        if not near:
+            return []
+        corrected: str | None = None
+        indel = [n for n in near if len(n) != len(written)]
+        if len(indel) == 1:
+            corrected = indel[0]
+        elif not indel and district_code is not None:
+            local = [n for n in near if g.roads[n].district_code == district_code]
+            if len(local) == 1:
+                corrected = local[0]
+        out = [RoadMatch(g.roads[corrected], "corrected", 0.15)] if corrected else []
+        others = sorted((n for n in near if n != corrected),
+                        key=lambda n: (len(n) != len(written), n))
+        out += [RoadMatch(g.roads[n], "suggested", 0.15, same_road=False)
+                for n in others[:_MAX_SUGGESTIONS]]
+        return out
 
     def _door_keys(self, road: str) -> set[tuple[int, str]]:
         g = self.gazetteer
@@ -112,33 +169,72 @@ class Geocoder:
             return None
         return {"code": code, "lon": point[1], "lat": point[2]}
 
-    def _interpolate(self, road: Road, number: int) -> tuple[float, float] | None:
-        """Between the nearest known doors of the same parity on the road, within range."""
+    def interpolate(self, road: str, number: int) -> tuple[float, float, float] | None:
+        """Place a door the gazetteer lacks between the known doors of its road.
+
+        The known doors on the same side (odd / even numbers) are projected onto the road's
+        line; the door is put between the two that bracket its number (linearly in number,
+        along the line, at their interpolated distance from the centreline). Without a line
+        geometry, on the straight segment between the two doors.
+
+        Parameters
+        ----------
+        road : str
+            A known road name.
+        number : int
+            House number; a known door of that number is left out of the known doors (so
+            this also measures the interpolation on real doors).
+
+        Returns
+        -------
+        tuple of float, or None
+            ``(lon, lat, error_m)``: ``error_m`` is the median leave-one-out error of the
+            road's other doors on that side (each placed from its neighbours), else half the
+            distance between the bracketing doors. None with fewer than two doors on that
+            side, outside their range of numbers, or across a gap above
+            :data:`MAX_INTERPOLATION_GAP` numbers.
+        """
         g = self.gazetteer
-        same = sorted(d for d in g.road_doors(road.name) if d[1] % 2 == number % 2)
-        same.sort(key=lambda d: d[1])
-        lower = [d for d in same if d[1] < number][-1:]
-        upper = [d for d in same if d[1] > number][:1]
-        if not lower or not upper:
+        rows = sorted((int(n), float(x), float(y)) for _, n, x, y in g.road_doors(road)
+                      if int(n) % 2 == number % 2 and int(n) != number)
+        if len(rows) < 2:
             return None
-        n0, n1 = lower[0][1], upper[0][1]
-        if n1 - n0 > MAX_INTERPOLATION_GAP:
+        nums = np.array([r[0] for r in rows])
+        i = int(np.searchsorted(nums, number))
+        if i == 0 or i == len(nums) or nums[i] - nums[i - 1] > MAX_INTERPOLATION_GAP:
             return None
-        p0 = np.array(lower[0][2:], dtype=float)
-        p1 = np.array(upper[0][2:], dtype=float)
-        t = (number - n0) / (n1 - n0)
-        if road.geometry is not None and road.geometry.geom_type == "LineString":
-            line = road.geometry
-            d0 = line.project(shapely.Point(*p0))
-            d1 = line.project(shapely.Point(*p1))
-            on_line = line.interpolate(d0 + t * (d1 - d0))
-            base = p0 + t * (p1 - p0)
-            # keep the doors' side of the road: offset from the centreline as the doors are
-            offset = base - np.array([line.interpolate(d0 + t * (d1 - d0)).x,
-                                      line.interpolate(d0 + t * (d1 - d0)).y])
-            return float(on_line.x + offset[0]), float(on_line.y + offset[1])
-        lon, lat = p0 + t * (p1 - p0)
-        return float(lon), float(lat)
+        scale = g._scale
+        xy = np.array([r[1:] for r in rows]) * scale  # local metres
+        geom = g.roads[road].geometry if road in g.roads else None
+        line = None
+        if geom is not None and geom.geom_type in ("LineString", "MultiLineString"):
+            line = shapely.transform(geom, lambda c: c * scale)
+            if line.geom_type == "MultiLineString":
+                merged = shapely.line_merge(line)
+                line = merged if merged.geom_type == "LineString" else None
+        if line is not None:
+            pos = shapely.line_locate_point(line, shapely.points(xy))
+            foot = shapely.get_coordinates(shapely.line_interpolate_point(line, pos))
+            offset = xy - foot
+        else:
+            pos, offset = None, None
+
+        def place(k0: int, k1: int, n: int) -> np.ndarray:
+            t = (n - nums[k0]) / (nums[k1] - nums[k0])
+            if pos is None or offset is None or line is None:
+                return xy[k0] + t * (xy[k1] - xy[k0])
+            on = shapely.get_coordinates(
+                shapely.line_interpolate_point(line, pos[k0] + t * (pos[k1] - pos[k0])))[0]
+            return on + offset[k0] + t * (offset[k1] - offset[k0])
+
+        point = place(i - 1, i, number)
+        loo = [float(np.hypot(*(place(k - 1, k + 1, int(nums[k])) - xy[k])))
+               for k in range(1, len(nums) - 1)
+               if nums[k + 1] - nums[k - 1] <= MAX_INTERPOLATION_GAP]
+        error = (float(np.median(loo)) if loo
+                 else float(np.hypot(*(xy[i] - xy[i - 1]))) / 2)
+        lon, lat = point / scale
+        return float(lon), float(lat), round(max(error, 1.0), 1)
 
     @staticmethod
     def _road_point(road: Road) -> tuple[float, float] | None:
@@ -182,10 +278,20 @@ class Geocoder:
             digits = re.findall(r"\b(\d{1,5})\b", text)
             comp.number = int(digits[0]) if digits and comp.number is None else comp.number
         results = []
-        for match in self.resolve_road(comp.road, number=comp.number, raw=text):
+        matches = self.resolve_road(comp.road, number=comp.number, raw=text,
+                                    district_code=comp.district_code)
+        for match in matches:
             results.extend(self._candidates(comp, match))
         places = self._places(text, clean)
-        doors = [r["score"] for r in results if r["level"] == "door"]
+        if comp.road is not None and not any(m.same_road for m in matches) and not places:
+            # the road written is not known: the most precise known division answers
+            # (suggestions, if any, rank below it)
+            division = Components(**{**comp.__dict__, "flags": [], **dict.fromkeys(
+                ("road", "lane", "number", "number_to", "sub_number", "place", "building",
+                 "unit", "room"))})
+            results.extend(self._admin_level(
+                division, flags=[*comp.flags, f"road_unknown:{comp.road}"], city=True))
+        doors = [r["score"] for r in results if r["level"] in ("door", "interpolated")]
         for r in places:  # a door address resolves at door level first
             if doors:
                 r["score"] = round(max(min(r["score"], min(doors) - 0.01), 0.01), 3)
@@ -208,7 +314,8 @@ class Geocoder:
         road = match.road
         flags = list(comp.flags)
         if match.how != "exact":
-            flags.append(f"road_{match.how}:{comp.road or ''}->{road.name}")
+            how = match.how if match.same_road else "suggested"
+            flags.append(f"road_{how}:{comp.road or ''}->{road.name}")
         c = Components(**{**comp.__dict__, "flags": flags})
         c.road = road.name
         if road.district_code:
@@ -217,22 +324,28 @@ class Geocoder:
                              f"{self.gazetteer.district_name.get(road.district_code)}")
             c.district_code = road.district_code
             c.district = self.gazetteer.district_name.get(road.district_code)
+        elif not match.same_road:  # another road: the district stated is not its own
+            c.district_code, c.district, c.street, c.street_code = None, None, None, None
+            c.community, c.community_code = None, None
+            flags.append("district_unknown")
         elif c.district_code is None:
             flags.append("district_unknown")
         penalty = match.penalty + (0.05 if any(f.startswith("district_corrected") for f in flags)
                                    else 0.0)
         out = []
-        if c.number is not None:
+        if c.number is not None and match.same_road:
             door = self._door(road, c.number)
             if door is not None:
                 out.append(self._result(c, door["code"], door["lon"], door["lat"], "door",
                                         SCORES["door"] - penalty, flags))
                 return out
-            point = self._interpolate(road, c.number)
+            point = self.interpolate(road.name, c.number)
             if point is not None:
-                out.append(self._result(c, None, point[0], point[1], "door",
-                                        SCORES["interpolated"] - penalty,
-                                        flags + ["interpolated"]))
+                result = self._result(c, None, point[0], point[1], "interpolated",
+                                      SCORES["interpolated"] - penalty,
+                                      flags + ["interpolated"])
+                result["error_m"] = point[2]
+                out.append(result)
                 return out
             flags.append("door_unknown")
         point = self._road_point(road)
@@ -244,8 +357,8 @@ class Geocoder:
             point = (float(np.mean([r[2] for r in rows])), float(np.mean([r[3] for r in rows])))
         road_c = Components(**{**c.__dict__, "number": None, "number_to": None,
                                "sub_number": None, "building": None, "unit": None, "room": None})
-        out.append(self._result(road_c, road.code, point[0], point[1], "road",
-                                SCORES["road"] - penalty, flags))
+        score = SCORES["road"] - penalty if match.same_road else SUGGESTION_SCORE
+        out.append(self._result(road_c, road.code, point[0], point[1], "road", score, flags))
         return out
 
     # -- places --------------------------------------------------------------------
@@ -303,15 +416,22 @@ class Geocoder:
         out.update(name=place["name"], label=place["label"], kind=place["kind"])
         return out
 
-    def _admin_level(self, comp: Components) -> list[dict[str, Any]]:
+    def _admin_level(self, comp: Components, *, flags: list[str] | None = None,
+                     city: bool = False) -> list[dict[str, Any]]:
         """Community / street / district level: no coordinates exist for them in the data,
-        so they are located by the doors tagged with that district, where any."""
+        so they are located by the doors tagged with that district, where any; with
+        ``city``, the city served (the middle of its doors) when no district is known."""
         g = self.gazetteer
+        flags = list(comp.flags if flags is None else flags)
         if comp.district_code and comp.district_code in g.district_points:
             lon, lat = g.district_points[comp.district_code]
             level = "street" if comp.street else "district"
             return [self._result(comp, comp.street_code or comp.district_code, lon, lat,
-                                 level, SCORES[level], comp.flags + ["approximate"])]
+                                 level, SCORES[level], flags + ["approximate"])]
+        if city and g.locality is not None and len(g.doors):
+            lon, lat = float(np.median(g.doors["lon"])), float(np.median(g.doors["lat"]))
+            return [self._result(comp, g.locality.city_code, lon, lat, "city", SCORES["city"],
+                                 flags + ["approximate"])]
         return []
 
     def _result(self, c: Components, code: str | None, lon: float, lat: float, level: str,

@@ -15,12 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LEVELS", "COMPONENTS", "Components", "Locality", "canonical_text", "make_code",
+__all__ = ["LEVELS", "FLAGS", "COMPONENTS", "Components", "Locality", "canonical_text", "make_code",
            "TYPE_DIGIT", "NO_DIVISION"]
 
 #: Levels of a geocoding result, most precise first: a door address, a named place (POI,
-#: station, stop), a road, then the divisions.
-LEVELS = ("door", "place", "road", "community", "street", "district")
+#: station, stop), a door placed between the known doors of its road (``interpolated``,
+#: with ``error_m``), a road, then the divisions down to the city served.
+LEVELS = ("door", "place", "interpolated", "road", "community", "street", "district", "city")
+#: Flags a geocoding result may carry (before the ``:`` of those with details).
+FLAGS = ("road_homophone", "road_direction", "road_homophone+direction", "road_latin",
+         "road_corrected", "road_suggested", "road_unknown", "district_corrected",
+         "district_unknown", "door_unknown", "interpolated", "approximate", "lane_as_door",
+         "place_station", "place_poi", "place_stop", "place_suffix", "place_branch_unspecified",
+         "place_ambiguous", "place_is_road_name")
 COMPONENTS = ("province", "city", "district", "street", "community", "road", "number",
               "sub_number", "lane", "place", "building", "unit", "room")
 TYPE_DIGIT = {"door": "1", "road": "2", "room": "3"}

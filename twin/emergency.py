@@ -18,8 +18,10 @@ from twin.roads import layers_to_graph
 if TYPE_CHECKING:
     from twin.city import City
 
-__all__ = ["load", "build_step", "HIERARCHY_DIR"]
+__all__ = ["load", "build_step", "HIERARCHY_DIR", "ROUTABLE_LEVELS"]
 
+#: Geocoding levels precise enough to route to.
+ROUTABLE_LEVELS = ("door", "place", "interpolated", "road")
 #: Where the bundle keeps the contracted routing hierarchies.
 HIERARCHY_DIR = "routing"
 
@@ -33,6 +35,9 @@ def _geocoder(city: City):  # noqa: ANN202 - returns a callable or None
         if not results:
             raise PointTooFar(f"address not found: {text!r}")
         best = results[0]
+        if best["level"] not in ROUTABLE_LEVELS:  # a district's centre is not a destination
+            raise PointTooFar(f"address {text!r} is only known at {best['level']} level "
+                              f"({best['address']}); give a door, a place or a road")
         return float(best["lon"]), float(best["lat"])
 
     return geocode

@@ -59,11 +59,17 @@ def geocode(
 ) -> dict[str, Any]:
     """``{"results": [{code, address, components, lon, lat, level, score, flags}]}``.
 
-    ``level`` is one of ``door``, ``place``, ``road``, ``community``, ``street``,
-    ``district`` (most precise first; a door address always ranks before a place). A
-    ``place`` result also has ``name`` (normalized), ``label`` (as mapped) and ``kind``
-    (``station``, ``poi`` or ``stop``); its ``code`` is the code of the door it carries,
-    or null.
+    ``level`` is one of ``door``, ``place``, ``interpolated``, ``road``, ``community``,
+    ``street``, ``district``, ``city`` (most precise first; a door address always ranks
+    before a place). A door is only ever given on the road written (same name, homophone,
+    pinyin, a direction left out, or one unambiguous typo flagged ``road_corrected``); an
+    unknown road answers at the most precise known division, flagged ``road_unknown``,
+    with near roads after it as ``road``-level suggestions flagged ``road_suggested``. An
+    ``interpolated`` result is a door placed between the known doors of its road, with
+    ``error_m`` (estimated error in metres) and a null ``code``. A ``place`` result also
+    has ``name`` (normalized), ``label`` (as mapped) and ``kind`` (``station``, ``poi``
+    or ``stop``); its ``code`` is the code of the door it carries, or null. Flags carry
+    details after a ``:`` (``road_corrected:茅台台路->茅台路``).
     """
     return {"query": q, "results": city.address.geocode(q, limit=limit, crs=crs)}
 

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from routing.errors import InvalidVehicle, StationNotFound, VehicleNotFound
+from routing.errors import InvalidVehicle, PointTooFar, StationNotFound, VehicleNotFound
 from routing.service import ENGINE_KEYS, LOCAL_TZ, RUN_RETENTION_S, RoutingService
 from twin import City
 
@@ -159,3 +159,8 @@ def test_saved_hierarchies_are_used_when_they_match(city: City, tmp_path) -> Non
     assert other.engine("fire")._hierarchy is None
     a, b = (int(i) for i in city.routing.network._routable_idx[[0, -1]])
     assert other.engine("fire").route(a, b).duration_s == pytest.approx(engine.route(a, b).duration_s)
+
+
+def test_an_address_known_only_at_city_level_is_not_a_destination(city: City) -> None:
+    with pytest.raises(PointTooFar, match="only known at"):
+        city.routing.dispatch({"address": "上海市富岩路121号"})

@@ -21,6 +21,7 @@ from api import create_app
 from twin import City, Settings
 from twin.build import build_city
 from twin.schools._build import make_city_homes, served_areas
+from twin.schools.errors import HomeNotFound
 from twin.schools.inputs import parse_committees, population_by_cell, read_schools
 from twin.settings import DEFAULT_SOURCES
 from twin.synthetic import CLASS_SIZE
@@ -133,7 +134,7 @@ def test_lookup_shows_the_official_school_of_the_committee(city: City, address: 
 
 
 def test_lookup_without_a_committee_has_no_official_school(city: City) -> None:
-    res = city.schools.lookup(address="淡水路100号")
+    res = city.schools.lookup(address="南京东路635号")  # a real door, no committee written
     assert res["committee"] is None and res["official"] is None
     # a committee whose school is not in this twin: unknown, not guessed
     res = city.schools.lookup(address="黄浦区茂名居委会茂名南路100号")
@@ -227,3 +228,9 @@ def test_central_city_keeps_about_forty_real_schools(central_city: City) -> None
     assert f"{len(real)} real schools, {60 - len(real)} outside the extent dropped" in description
     # the coarse (two-decimal) coordinates were replaced by the geocoded address where it agrees
     assert (real["location"] == "geocoded").any()
+
+
+def test_lookup_refuses_an_address_known_only_at_city_level(city: City) -> None:
+    # an unknown road is not replaced by another one, nor by the city's centre
+    with pytest.raises(HomeNotFound, match="only known at"):
+        city.schools.lookup(address="上海市富岩路121号")

@@ -194,7 +194,7 @@ def read_schools(path: str | Path, *, crs: str | None = None,
             if location[i] == "missing":
                 raise InvalidSchoolInput(f"row {i + 2}: address not found: {text!r}") from exc
             continue
-        if best["level"] not in ("door", "road"):
+        if best["level"] not in ("door", "interpolated", "road"):
             if location[i] == "missing":
                 raise InvalidSchoolInput(f"row {i + 2}: {text!r} is only known at "
                                          f"{best['level']} level")

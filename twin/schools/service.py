@@ -30,6 +30,8 @@ _DEMAND = {"kindergarten": "children_kindergarten", "primary": "children_primary
 FORECAST = {"years": 5, "trend": {"kindergarten": -0.08, "primary": -0.04, "middle": 0.02},
             "grades": {"kindergarten": 3, "primary": 6, "middle": 3}}
 MAX_SNAP_M = 500.0
+#: Geocoding levels that place a home; coarser ones only count with a named committee.
+PRECISE_LEVELS = ("door", "place", "interpolated", "road")
 
 
 @dataclass
@@ -214,6 +216,11 @@ class SchoolService:
                 raise HomeNotFound(f"unknown address {address!r}",
                                    candidates=getattr(exc, "candidates", [])) from None
             resolved = candidates[0]
+            precise = resolved.get("level") in PRECISE_LEVELS
+            if not precise and self.committees.resolve(resolved.get("components") or {}) is None:
+                # a district's or the city's centre is not the home: refuse, don't guess
+                raise HomeNotFound(f"{address!r} is only known at {resolved.get('level')} level "
+                                   f"({resolved.get('address')}); give a door or a road")
             lon, lat = resolved["lon"], resolved["lat"]
         if lon is None or lat is None:
             raise HomeNotFound("give an address or lon and lat")

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import networkx as nx
 import numpy as np
+from _proc import children, rss_mb
 from _server import production_server
 
 from routing.errors import PointTooFar
@@ -41,18 +42,6 @@ def pct(values: list[float], q: float) -> float:
     """The ``q`` quantile (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
 def build_footprint(build_dir: Path) -> tuple[float, float]:
@@ -87,7 +76,7 @@ def worker_rss(bundle: Path) -> list[float]:
                 for path in WARM_PATHS:
                     client.get(path)
         # the two largest children are the workers (the others: the resource tracker)
-        return sorted(_rss_mb(child) for child in _children(pid))[-2:]
+        return sorted(rss_mb(child) for child in children(pid))[-2:]
 
 
 def service_calls(city: City, pairs: int, seed: int = 7) -> list[tuple[str, list[float], str]]:

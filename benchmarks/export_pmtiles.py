@@ -45,6 +45,8 @@ import threading
 import time
 from pathlib import Path
 
+from _proc import rss_mb
+
 REPO = Path(__file__).resolve().parent.parent
 WEB_MAP_LAYERS = "roads,signals,fire_stations,schools"  # api/static/app.js ON_BY_DEFAULT
 CASES = [
@@ -61,30 +63,22 @@ CASES = [
 ]
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 class _PeakRss(threading.Thread):
     """Samples this process's RSS every 10 ms: the peak while the export runs."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.peak = _rss_mb()
+        self.peak = rss_mb()
         self._done = threading.Event()
 
     def run(self) -> None:
         while not self._done.wait(0.01):
-            self.peak = max(self.peak, _rss_mb())
+            self.peak = max(self.peak, rss_mb())
 
     def stop(self) -> None:
         self._done.set()
         self.join()
-        self.peak = max(self.peak, _rss_mb())
+        self.peak = max(self.peak, rss_mb())
 
 
 def _cpu_seconds() -> float:
@@ -112,7 +106,7 @@ def run_case(bundle: Path, tool: str, fmt: str, layers: str | None, zooms: str, 
         return _run_dask(city, int(tool[4:]), fmt, layers, zooms, out)
     from twin.export import export_city, parse_zooms
 
-    loaded = _rss_mb()
+    loaded = rss_mb()
     sampler = _PeakRss()
     sampler.start()
     cpu = _cpu_seconds()
@@ -143,7 +137,7 @@ def _run_dask(city: object, workers: int, fmt: str, layers: str | None, zooms: s
     from twin.batch.cluster import batch_client
     from twin.batch.export import export_tiles_batch
 
-    loaded = _rss_mb()
+    loaded = rss_mb()
     started = time.perf_counter()
     with batch_client(workers=workers, dashboard=False) as client:
         client.wait_for_workers(workers)

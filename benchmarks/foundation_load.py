@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _proc import rss_mb
+
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
@@ -30,14 +32,6 @@ def _free_port() -> int:
 
 def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _rss_mb(pid: int) -> float:
-    total = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            total = int(line.split()[1])
-    return total / 1024
 
 
 def main() -> None:
@@ -72,7 +66,7 @@ def main() -> None:
                          "/tiles/roads,pois/14/13720/6694.mvt", "/rasters/fire_travel_time/point"
                          "?lon=121.47&lat=31.23"):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30).read()
-            rss = _rss_mb(server.pid)
+            rss = rss_mb(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)

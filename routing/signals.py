@@ -182,31 +182,33 @@ def _road_id(data: dict, u: int, v: int, key: int) -> int | list[int]:
     return int(rid) if rid is not None else [int(u), int(v), int(key)]
 
 
-def _movements(graph: nx.MultiDiGraph, node: int, approach: dict) -> list[dict]:
+def _exits(graph: nx.MultiDiGraph, node: int) -> list[dict]:
+    """The edges leaving ``node``, each with its bearing at the start (computed once)."""
+    return [{"to": int(w), "key": int(k), "data": data,
+             "bearing": _exit_bearing(graph, node, w, k)}
+            for _, w, k, data in graph.out_edges(node, keys=True, data=True) if w != node]
+
+
+def _movements(graph: nx.MultiDiGraph, node: int, approach: dict, exits: list[dict]
+               ) -> list[dict]:
     u, _, key = approach["edge"]
     from_id = _road_id(graph.edges[u, node, key], u, node, key)
     out = []
-    for _, w, k2, data in graph.out_edges(node, keys=True, data=True):
-        if w == node:
-            continue
-        turn = turn_of(approach["bearing"], _exit_bearing(graph, node, w, k2))
-        if w == u and turn != "uturn":
+    for e in exits:
+        turn = turn_of(approach["bearing"], e["bearing"])
+        if e["to"] == u and turn != "uturn":
             turn = "uturn"
-        out.append({"from": from_id, "to": _road_id(data, node, w, k2), "turn": turn})
+        out.append({"from": from_id, "to": _road_id(e["data"], node, e["to"], e["key"]),
+                    "turn": turn})
     return out
 
 
-def _crossing_lanes(graph: nx.MultiDiGraph, node: int, axis_bearing: float | None) -> int:
+def _crossing_lanes(approaches: list[dict], exits: list[dict], axis_bearing: float) -> int:
     """Lanes a pedestrian crosses on one leg of the axis (both directions)."""
-    if axis_bearing is None:
-        return 0
-    lanes = 0.0
-    for u, _, key, data in graph.in_edges(node, keys=True, data=True):
-        if u != node and _axis_gap(approach_bearing(graph, u, node, key), axis_bearing) <= 45.0:
-            lanes += float(data.get("lanes", 1) or 1)
-    for _, w, key, data in graph.out_edges(node, keys=True, data=True):
-        if w != node and _axis_gap(_exit_bearing(graph, node, w, key), axis_bearing) <= 45.0:
-            lanes += float(data.get("lanes", 1) or 1)
+    lanes = sum(a["lanes"] for a in approaches
+                if _axis_gap(a["exact_bearing"], axis_bearing) <= 45.0)
+    lanes += sum(float(e["data"].get("lanes", 1) or 1) for e in exits
+                 if _axis_gap(e["bearing"], axis_bearing) <= 45.0)
     return max(1, int(math.ceil(lanes / 2.0)))  # one leg: half the lanes of the two legs
 
 
@@ -244,21 +246,23 @@ def _approaches(graph: nx.MultiDiGraph, node: int) -> list[dict]:
         if u == node:
             continue
         road_class = _class(data)
-        weight = float(data.get("lanes", 1) or 1) * CLASS_WEIGHT.get(road_class, 1.0)
-        approaches.append({"edge": [int(u), int(node), int(key)],
-                           "bearing": round(approach_bearing(graph, u, node, key), 1),
-                           "road": data.get("name"), "class": road_class, "weight": weight})
+        lanes = float(data.get("lanes", 1) or 1)
+        bearing = approach_bearing(graph, u, node, key)
+        approaches.append({"edge": [int(u), int(node), int(key)], "bearing": round(bearing, 1),
+                           "exact_bearing": bearing, "lanes": lanes,
+                           "road": data.get("name"), "class": road_class,
+                           "weight": lanes * CLASS_WEIGHT.get(road_class, 1.0)})
     return approaches
 
 
 def _plan(graph: nx.MultiDiGraph, node: int, centroid: tuple[float, float]) -> dict:
-    approaches = _approaches(graph, node)
+    approaches, exits = _approaches(graph, node), _exits(graph, node)
     main_bearing = max(approaches, key=lambda a: a["weight"])["bearing"] if approaches else 0.0
     main = [a for a in approaches if _axis_gap(a["bearing"], main_bearing) <= 45.0]
     cross = [a for a in approaches if _axis_gap(a["bearing"], main_bearing) > 45.0]
-    main_lanes = _crossing_lanes(graph, node, main_bearing)
+    main_lanes = _crossing_lanes(approaches, exits, main_bearing)
     if cross:
-        cross_lanes = _crossing_lanes(graph, node, (main_bearing + 90.0) % 360.0)
+        cross_lanes = _crossing_lanes(approaches, exits, (main_bearing + 90.0) % 360.0)
         groups = [("main", main, cross_lanes), ("cross", cross, main_lanes)]
     else:  # a mid-block crossing: walkers cross the one road in their own phase
         groups = [("main", main, 0), ("pedestrian", [], main_lanes)]
@@ -268,7 +272,7 @@ def _plan(graph: nx.MultiDiGraph, node: int, centroid: tuple[float, float]) -> d
         ratios[1] = ratios[0] * PED_GREEN_S / max(MIN_CYCLE_S - PED_GREEN_S, 1.0)
     cycle, greens = _webster(ratios, [p[1] for p in peds])
     phases = [
-        {"name": name, "movements": [m for a in members for m in _movements(graph, node, a)],
+        {"name": name, "movements": [m for a in members for m in _movements(graph, node, a, exits)],
          "approaches": [a["edge"] for a in members],
          "bearings": [a["bearing"] for a in members],
          "roads": sorted({a["road"] for a in members if isinstance(a["road"], str)}),

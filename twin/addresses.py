@@ -81,6 +81,15 @@ def _layers(registry) -> dict:  # noqa: ANN001 - a LayerRegistry
     return {n: registry[n].data for n in _LAYERS if n in registry}
 
 
+def _string_points(rows: list[dict[str, Any]], columns: list[str]) -> gpd.GeoDataFrame:
+    """Rows with ``lon`` / ``lat`` and string ``columns`` as WGS84 points."""
+    frame = pd.DataFrame(rows, columns=[*columns, "lon", "lat"])
+    return gpd.GeoDataFrame(frame[columns].astype("string"),
+                            geometry=shapely.points(frame["lon"].to_numpy(float),
+                                                    frame["lat"].to_numpy(float)),
+                            crs=4326)
+
+
 def osm_addresses(path: str | Path) -> gpd.GeoDataFrame:
     """Nodes and ways of an OSM file with ``addr:street`` and ``addr:housenumber``.
 
@@ -116,11 +125,7 @@ def osm_addresses(path: str | Path) -> gpd.GeoDataFrame:
         row = {col: tags.get(tag) for tag, col in _ADDR_TAGS.items()}
         row.update(lon=lon, lat=lat)
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*_ADDR_TAGS.values(), "lon", "lat"])
-    return gpd.GeoDataFrame(frame.drop(columns=["lon", "lat"]).astype("string"),
-                            geometry=shapely.points(frame["lon"].to_numpy(float),
-                                                    frame["lat"].to_numpy(float)),
-                            crs=4326)
+    return _string_points(rows, list(_ADDR_TAGS.values()))
 
 
 def _stop_kind(tags: osmium.osm.TagList) -> str | None:
@@ -158,11 +163,7 @@ def osm_stops(path: str | Path) -> gpd.GeoDataFrame:
             continue
         rows.append({"name": node.tags.get("name"), "kind": kind, "osm_id": f"node/{node.id}",
                      "lon": node.location.lon, "lat": node.location.lat})
-    frame = pd.DataFrame(rows, columns=["name", "kind", "osm_id", "lon", "lat"])
-    return gpd.GeoDataFrame(frame[["name", "kind", "osm_id"]].astype("string").assign(source="osm"),
-                            geometry=shapely.points(frame["lon"].to_numpy(float),
-                                                    frame["lat"].to_numpy(float)),
-                            crs=4326)
+    return _string_points(rows, ["name", "kind", "osm_id"]).assign(source="osm")
 
 
 def _centroids(division: CityDivision) -> dict[str, tuple[float, float]]:

@@ -1,11 +1,7 @@
 // citytwin web map: vector tiles for every layer, raster overlays, popups, attribution.
 "use strict";
 (async function () {
-  const COLORS = {
-    roads: "#5a5a6e", signals: "#e62828", pois: "#c8a000", stations: "#005ac8",
-    homes: "#9664c8", schools: "#28aa50", fire_stations: "#ff7800",
-    ambulance_stations: "#00a0ff", bike_grid: "#1b9e77", nodes: "#888888",
-  };
+  const { colorOf, styleFor, checkbox, popupHtml } = window.citytwinStyle;
   const ON_BY_DEFAULT = new Set(["roads", "signals", "fire_stations", "schools"]);
   const status = document.getElementById("status");
   const base = new URL(".", window.location.href).href.replace(/\/$/, "");
@@ -21,8 +17,6 @@
     .flatMap((l) => (l.attribution || "").split(/\s+[|+]\s+|,\s*derived from\s+/))
     .map((a) => a.trim()).filter(Boolean))]
     .join(" | ");
-  const escapeHtml = (v) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
   const map = new maplibregl.Map({
     container: "map",
@@ -37,34 +31,6 @@
   map.addControl(new maplibregl.NavigationControl(), "top-right");
   map.addControl(new maplibregl.ScaleControl(), "bottom-right");
   window.citytwinMap = map;
-
-  function styleFor(layer) {
-    const color = COLORS[layer.name] || "#444444";
-    const id = layer.name;
-    const common = { id, source: id, "source-layer": id };
-    if (layer.geometry_type === "LineString") {
-      return { ...common, type: "line", paint: { "line-color": color,
-        "line-width": ["interpolate", ["linear"], ["zoom"], 12, 1, 17, 5] } };
-    }
-    if (layer.geometry_type === "Polygon") {
-      return { ...common, type: "fill", paint: { "fill-color": color, "fill-opacity": 0.25,
-        "fill-outline-color": color } };
-    }
-    return { ...common, type: "circle", paint: { "circle-color": color,
-      "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 2, 17, 7],
-      "circle-stroke-color": "#fff", "circle-stroke-width": 1 } };
-  }
-
-  function checkbox(form, name, title, color, checked, onChange) {
-    const label = document.createElement("label");
-    const input = document.createElement("input");
-    input.type = "checkbox"; input.checked = checked; input.name = name;
-    input.addEventListener("change", () => onChange(input.checked));
-    const swatch = document.createElement("span");
-    swatch.className = "swatch"; swatch.style.background = color;
-    label.append(input, swatch, document.createTextNode(title));
-    form.append(label);
-  }
 
   map.on("load", () => {
     for (const r of rasters) {
@@ -82,18 +48,15 @@
     for (const layer of sorted) {
       map.addSource(layer.name, { type: "vector", tiles: [base + "/tiles/" + layer.name + "/{z}/{x}/{y}.mvt"],
         minzoom: layer.minzoom, maxzoom: Math.min(layer.maxzoom, 16), bounds: layer.bounds });
-      const style = styleFor(layer);
+      const style = styleFor(layer.name, layer.name, layer.geometry_type);
       style.layout = { visibility: ON_BY_DEFAULT.has(layer.name) ? "visible" : "none" };
       map.addLayer(style);
       checkbox(document.getElementById("layers"), layer.name, layer.title,
-        COLORS[layer.name] || "#444", ON_BY_DEFAULT.has(layer.name), (on) =>
+        colorOf(layer.name), ON_BY_DEFAULT.has(layer.name), (on) =>
           map.setLayoutProperty(layer.name, "visibility", on ? "visible" : "none"));
       map.on("click", layer.name, (e) => {
-        const f = e.features[0];
-        const rows = Object.entries(f.properties).slice(0, 14)
-          .map(([k, v]) => "<tr><td>" + escapeHtml(k) + "</td><td>" + escapeHtml(v) + "</td></tr>").join("");
         new maplibregl.Popup().setLngLat(e.lngLat)
-          .setHTML("<b>" + escapeHtml(layer.title) + "</b><table>" + rows + "</table>").addTo(map);
+          .setHTML(popupHtml(layer.title, e.features[0].properties)).addTo(map);
       });
       map.on("mouseenter", layer.name, () => { map.getCanvas().style.cursor = "pointer"; });
       map.on("mouseleave", layer.name, () => { map.getCanvas().style.cursor = ""; });

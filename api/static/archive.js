@@ -2,16 +2,10 @@
 // The archive comes from a File input (pmtiles.FileSource) or from ?url= (HTTP ranges).
 "use strict";
 (function () {
-  const COLORS = {
-    roads: "#5a5a6e", signals: "#e62828", pois: "#c8a000", stations: "#005ac8",
-    homes: "#9664c8", schools: "#28aa50", fire_stations: "#ff7800",
-    ambulance_stations: "#00a0ff", bike_grid: "#1b9e77", nodes: "#888888",
-  };
+  const { colorOf, styleFor, checkbox, popupHtml } = window.citytwinStyle;
   const ORDER = ["bike_grid", "bike_cells", "school_districts", "bike_fences", "homes", "roads",
     "nodes", "pois", "stations", "signals", "schools", "ambulance_stations", "fire_stations"];
   const status = document.getElementById("status");
-  const escapeHtml = (v) => String(v).replace(/&/g, "&amp;").replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
   // pmtiles:// URLs are answered from the archives added to the protocol
   const protocol = new pmtiles.Protocol({ metadata: true });
@@ -36,33 +30,6 @@
     return stats ? stats.geometry : "Point";
   }
 
-  function styleFor(id, source, geometry) {
-    const color = COLORS[id] || "#444444";
-    const common = { id, source, "source-layer": id };
-    if (/LineString/.test(geometry)) {
-      return { ...common, type: "line", paint: { "line-color": color,
-        "line-width": ["interpolate", ["linear"], ["zoom"], 12, 1, 17, 5] } };
-    }
-    if (/Polygon/.test(geometry)) {
-      return { ...common, type: "fill", paint: { "fill-color": color, "fill-opacity": 0.25,
-        "fill-outline-color": color } };
-    }
-    return { ...common, type: "circle", paint: { "circle-color": color,
-      "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 2, 17, 7],
-      "circle-stroke-color": "#fff", "circle-stroke-width": 1 } };
-  }
-
-  function checkbox(form, name, color, onChange) {
-    const label = document.createElement("label");
-    const input = document.createElement("input");
-    input.type = "checkbox"; input.checked = true; input.name = name;
-    input.addEventListener("change", () => onChange(input.checked));
-    const swatch = document.createElement("span");
-    swatch.className = "swatch"; swatch.style.background = color;
-    label.append(input, swatch, document.createTextNode(name));
-    form.append(label);
-  }
-
   async function open(archive) {
     status.textContent = "opening " + archive.source.getKey() + " …";
     const [header, metadata] = await Promise.all([archive.getHeader(), archive.getMetadata()]);
@@ -83,14 +50,11 @@
       .sort((a, c) => (ORDER.indexOf(a) + 99) % 99 - (ORDER.indexOf(c) + 99) % 99);
     for (const id of ids) {
       map.addLayer(styleFor(id, source, geometryOf(metadata, id)));
-      checkbox(form, id, COLORS[id] || "#444", (on) =>
+      checkbox(form, id, id, colorOf(id), true, (on) =>
         map.setLayoutProperty(id, "visibility", on ? "visible" : "none"));
       map.on("click", id, (e) => {
-        const rows = Object.entries(e.features[0].properties).slice(0, 14)
-          .map(([k, v]) => "<tr><td>" + escapeHtml(k) + "</td><td>" + escapeHtml(v) + "</td></tr>")
-          .join("");
         new maplibregl.Popup().setLngLat(e.lngLat)
-          .setHTML("<b>" + escapeHtml(id) + "</b><table>" + rows + "</table>").addTo(map);
+          .setHTML(popupHtml(id, e.features[0].properties)).addTo(map);
       });
     }
     shown = [[source, ids]];

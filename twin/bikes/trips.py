@@ -48,6 +48,12 @@ def read_trips(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def _check_columns(frame: pd.DataFrame, source: str) -> None:
+    missing = set(MOBIKE_COLUMNS[:9]) - set(frame.columns)
+    if missing:
+        raise InvalidTrips(f"Mobike columns missing from {source}: {', '.join(sorted(missing))}")
+
+
 def coerce_trips(frame: pd.DataFrame, *, source: str = "the trips") -> pd.DataFrame:
     """Check the Mobike columns of a trip table and parse its times and coordinates.
 
@@ -69,9 +75,7 @@ def coerce_trips(frame: pd.DataFrame, *, source: str = "the trips") -> pd.DataFr
     InvalidTrips
         Missing columns or unparseable times.
     """
-    missing = set(MOBIKE_COLUMNS[:9]) - set(frame.columns)
-    if missing:
-        raise InvalidTrips(f"{source} lacks Mobike columns: {', '.join(sorted(missing))}")
+    _check_columns(frame, source)
     frame = frame.copy()
     for column in ("start_time", "end_time"):
         try:
@@ -194,9 +198,7 @@ def ingest_trips(trips: pd.DataFrame, *, res: int = 9, crs: str = "gcj02") -> pd
     InvalidTrips
         Missing columns or unparseable times.
     """
-    missing = set(MOBIKE_COLUMNS[:9]) - set(trips.columns)
-    if missing:
-        raise InvalidTrips(f"trips lack Mobike columns: {', '.join(sorted(missing))}")
+    _check_columns(trips, "the trips")
     try:
         start = pd.to_datetime(trips["start_time"])
     except (ValueError, TypeError) as exc:

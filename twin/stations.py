@@ -118,28 +118,27 @@ def built_up_area_km2(graph: nx.MultiDiGraph) -> float:
     return float(hull.buffer(BUILT_UP_BUFFER_M).area) / 1e6
 
 
-def _drive_matrix(graph: nx.MultiDiGraph, ids: np.ndarray) -> sparse.csr_matrix:
+def _network(graph: nx.MultiDiGraph, ids: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Drive times between junctions (s, the faster of parallel edges) and the road length
+    (m) credited to each junction (half of every incident edge), in one pass."""
     index = {int(n): i for i, n in enumerate(ids)}
     profile = Profile.car(hour=PLANNING_HOUR)
-    u, v, t = [], [], []
+    rows = []
     for a, b, d in graph.edges(data=True):
         kph = max(profile.speed(str(d.get("highway", "road")), float(d.get("speed_kph", 25.0))), 5.0)
-        u.append(index[int(a)])
-        v.append(index[int(b)])
-        t.append(float(d.get("length", 0.0)) / (kph / 3.6) + 1e-3)
+        length = float(d.get("length", 0.0))
+        rows.append((index[int(a)], index[int(b)], length / (kph / 3.6) + 1e-3, length))
+    u, v, t, length = (np.array(c) for c in zip(*rows, strict=True)) if rows else [np.zeros(0)] * 4
+    u, v = u.astype(np.int64), v.astype(np.int64)
+    weight = np.bincount(u, length / 2.0, minlength=len(ids)) + \
+        np.bincount(v, length / 2.0, minlength=len(ids))
+    # parallel edges: a sparse matrix would add their times; keep the fastest
+    order = np.lexsort((t, v, u))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (u[order][1:] != u[order][:-1]) | (v[order][1:] != v[order][:-1])
+    keep = order[first]
     n = len(ids)
-    return sparse.csr_matrix((t, (u, v)), shape=(n, n))
-
-
-def _road_weight(graph: nx.MultiDiGraph, ids: np.ndarray) -> np.ndarray:
-    """Road length (m) credited to each node: half of every incident edge."""
-    index = {int(n): i for i, n in enumerate(ids)}
-    w = np.zeros(len(ids))
-    for a, b, d in graph.edges(data=True):
-        half = float(d.get("length", 0.0)) / 2.0
-        w[index[int(a)]] += half
-        w[index[int(b)]] += half
-    return w
+    return sparse.csr_matrix((t[keep], (u[keep], v[keep])), shape=(n, n)), weight
 
 
 def _candidates(graph: nx.MultiDiGraph, ids: np.ndarray, usable: np.ndarray,
@@ -186,11 +185,10 @@ def site_stations(
     area = built_up_area_km2(graph)
     n_min = max(1, math.ceil(area / rule.area_per_station_km2))
     n_max = max(n_min, math.ceil(area / rule.min_area_km2))
-    matrix = _drive_matrix(graph, ids)
+    matrix, weight = _network(graph, ids)
     _, labels = connected_components(matrix, directed=True, connection="strong")
     usable = labels == np.bincount(labels).argmax()
     cand = _candidates(graph, ids, usable, set(exclude or []))
-    weight = _road_weight(graph, ids)
     total = float(weight.sum()) or 1.0
     times = dijkstra(matrix, directed=True, indices=cand, limit=rule.travel_s)
     cover = sparse.csr_matrix(np.isfinite(times))

@@ -1,9 +1,9 @@
 """Geocoding (text -> ranked standard-address candidates) and reverse geocoding.
 
 A text resolves at the first of these that matches: a door (known, else interpolated)
-on a known road; a named place of the gazetteer (POI, station, stop: the whole text
-after its division prefixes, exactly, or a station / stop with ``站`` / ``地铁站``
-added); the road; the street or district.
+on a known road; a named place of the gazetteer (level ``poi``: a POI, station or stop
+named by the whole text after its division prefixes, exactly, or a station / stop with
+``站`` / ``地铁站`` added); the road; the street or district.
 
 Never a door on another road: a door-level (or interpolated) answer is only given on the
 road that was written — exactly, or as the same name after normalization (a homophone,
@@ -29,7 +29,7 @@ from rapidfuzz.distance import Levenshtein
 from address.crs import from_wgs84, to_wgs84
 from address.errors import AddressNotFound, InvalidCoordinates
 from address.gazetteer import Gazetteer, Road, latin_key, place_key, road_pinyin
-from address.model import Components, canonical_text
+from address.model import Components, canonical_text, split_components
 from address.normalize import normalize
 from address.parse import parse, place_texts
 
@@ -261,7 +261,7 @@ class Geocoder:
         -------
         list of dict
             ``{code, address, components, lon, lat, level, score, flags, crs}``, best first.
-            ``level`` is one of :data:`address.model.LEVELS`; a ``place`` also carries
+            ``level`` is one of :data:`address.model.LEVELS`; a ``poi`` also carries
             ``name`` (normalized), ``label`` (as its source writes it) and ``kind``
             (``station``, ``poi``, ``stop``), and ``code`` is its door's code, if any.
 
@@ -411,7 +411,7 @@ class Geocoder:
             flags.append("district_unknown")
         c = Components(district=district, district_code=place["district_code"],
                        road=place["road"], number=place["number"], place=place["name"])
-        out = self._result(c, place["door_code"], place["lon"], place["lat"], "place", score,
+        out = self._result(c, place["door_code"], place["lon"], place["lat"], "poi", score,
                            flags)
         out.update(name=place["name"], label=place["label"], kind=place["kind"])
         return out
@@ -436,8 +436,9 @@ class Geocoder:
 
     def _result(self, c: Components, code: str | None, lon: float, lat: float, level: str,
                 score: float, flags: list[str]) -> dict[str, Any]:
+        components, inferred = split_components(c, self.gazetteer.locality)
         return {"code": code, "address": canonical_text(c, self.gazetteer.locality),
-                "components": c.to_dict(),
+                "components": components, "inferred": inferred,
                 "lon": round(lon, 7), "lat": round(lat, 7), "level": level,
                 "score": round(max(score, 0.01), 3), "flags": flags}
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LEVELS", "FLAGS", "COMPONENTS", "Components", "Locality", "canonical_text", "make_code",
-           "TYPE_DIGIT", "NO_DIVISION"]
+__all__ = ["LEVELS", "FLAGS", "COMPONENTS", "Components", "Locality", "canonical_text",
+           "make_code", "split_components", "DIVISION_CODES", "TYPE_DIGIT", "NO_DIVISION"]
 
-#: Levels of a geocoding result, most precise first: a door address, a named place (POI,
-#: station, stop), a door placed between the known doors of its road (``interpolated``,
-#: with ``error_m``), a road, then the divisions down to the city served.
-LEVELS = ("door", "place", "interpolated", "road", "community", "street", "district", "city")
+#: Levels of a geocoding result, most precise first: a door address, a named place found by
+#: its name (``poi``: a POI, station, stop or named OSM node), a door placed between the
+#: known doors of its road (``interpolated``, with ``error_m``), a road, then the divisions
+#: down to the city served.
+LEVELS = ("door", "poi", "interpolated", "road", "community", "street", "district", "city")
 #: Flags a geocoding result may carry (before the ``:`` of those with details).
 FLAGS = ("road_homophone", "road_direction", "road_homophone+direction", "road_latin",
          "road_corrected", "road_suggested", "road_unknown", "district_corrected",
@@ -158,3 +159,37 @@ def canonical_text(c: Components, locality: Locality | None = None) -> str:
 def make_code(division: str, kind: str, sequence: int) -> str:
     """``division`` (6, 9 or 12 digits, right-padded to 12) + type digit + 6-digit sequence."""
     return f"{division.ljust(12, '0')[:12]}{TYPE_DIGIT[kind]}{sequence:06d}"
+
+
+#: Division codes a geocoding result carries in ``inferred`` (never in ``components``).
+DIVISION_CODES = ("district_code", "street_code", "community_code")
+
+
+def split_components(c: Components, locality: Locality | None = None
+                     ) -> tuple[dict[str, Any], dict[str, str]]:
+    """``(components, inferred)`` in the schema shared with :mod:`address.national`.
+
+    ``components`` are the stated names and numbers as text (a door range ``12-14``);
+    ``inferred`` holds the division codes (:data:`DIVISION_CODES`) and the province and
+    city of the city served when the text did not name them.
+
+    Examples
+    --------
+    >>> split_components(Components(district="黄浦区", district_code="310101", number=5))
+    ({'district': '黄浦区', 'number': '5'}, {'district_code': '310101'})
+    """
+    components: dict[str, Any] = {}
+    for key in COMPONENTS:
+        value = getattr(c, key)
+        if value is None or value == "":
+            continue
+        if key == "number" and c.number_to:
+            value = f"{value}-{c.number_to}"
+        components[key] = str(value)
+    inferred = {key: getattr(c, key) for key in DIVISION_CODES if getattr(c, key)}
+    if locality is not None:
+        for key in ("province", "city"):
+            if key not in components:
+                inferred[key] = getattr(locality, key)
+        inferred.setdefault("city_code", locality.city_code)
+    return components, inferred

@@ -34,12 +34,37 @@ _PHONE = re.compile(r"(?:\+?86[- ]?)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|电话[:：]?
 _REMARK = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]")
 _PUNCT = re.compile(r"[\s,，。;；:：、'\"“”‘’!！?？/\\|*#@&]+")
 _NUM_RE = re.compile(f"(第)?([{_NUMERAL}]+)(?=[{_COUNTERS}]|$)")
+_NOISE_ANY = re.compile("|".join(map(re.escape, _NOISE_WORDS)))
+_ORDINAL = re.compile(r"第(\d+)")
+_DOUBLE_HAO = re.compile(r"(\d+)号号")
 
 
 @cache
 def _simplified(char: str) -> str:
     """Traditional -> simplified, character by character (cached; OpenCC tables)."""
     return _T2S.convert(char) if "\u3400" <= char <= "\u9fff" else char
+
+
+class _CharTable(dict):
+    """``str.translate`` table filled on first sight of each character: traditional ->
+    simplified (OpenCC, character by character), then the variants (號 -> 号, 衖 -> 弄).
+    Only the basic multilingual plane is kept (at most 65,536 entries)."""
+
+    def __missing__(self, code: int) -> str:
+        value = _simplified(chr(code)).translate(_VARIANTS)
+        if code < 0x10000:
+            self[code] = value
+        return value
+
+
+_CHARS = _CharTable()
+
+
+def _without_controls(text: str) -> str:
+    """``text`` without characters of Unicode category C (controls, format, unassigned)."""
+    if text.isprintable():  # the common case: no category C character (nor Z but " ")
+        return text
+    return "".join([c for c in text if unicodedata.category(c)[0] != "C"])
 
 
 def chinese_to_int(text: str) -> int:
@@ -106,18 +131,18 @@ def normalize(text: str) -> str:
         raise InvalidAddress("empty address")
     if len(text) > MAX_LENGTH:
         raise InvalidAddress(f"address longer than {MAX_LENGTH} characters")
-    text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join([_simplified(c) for c in text])
-    text = text.translate(_VARIANTS)
+    text = unicodedata.normalize("NFKC", _without_controls(text)).translate(_CHARS)
     text = _REMARK.sub("", text)
     text = _PHONE.sub("", text)
-    for word in _NOISE_WORDS:
-        text = text.replace(word, "")
+    if _NOISE_ANY.search(text):  # removed word by word, in order
+        for word in _NOISE_WORDS:
+            text = text.replace(word, "")
     text = _PUNCT.sub("", text)
     text = replace_numerals(text)
-    text = re.sub(r"第(\d+)", r"\1", text)
-    text = re.sub(r"(\d+)号号", r"\1号", text)
+    if "第" in text:
+        text = _ORDINAL.sub(r"\1", text)
+    if "号号" in text:
+        text = _DOUBLE_HAO.sub(r"\1号", text)
     if not text.strip():
         raise InvalidAddress("no address content after removing noise")
     return text

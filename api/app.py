@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.loopwatch import LoopLag
 from api.openapi import install_openapi
 from api.ratelimit import RateLimit, RateLimiter, SharedRateLimiter
 from api.timeouts import RequestTimeout
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Router modules, one per domain, included in this order.
+#: The HTTP API's version (OpenAPI ``info.version``); what changed: CHANGELOG.md.
+API_VERSION = "0.2.0"
+
 ROUTERS = (
     "api.routers.health",
     "api.routers.layers",
@@ -38,6 +42,8 @@ ROUTERS = (
     "api.routers.bikes",
     "api.routers.schools",
     "api.routers.osrm",
+    "api.routers.scenarios",
+    "api.routers.audit",
 )
 
 
@@ -92,21 +98,29 @@ def create_app(settings: Settings | None = None, *, city: City | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.loop_lag.start()
         if city is not None:
             app.state.city = city
         else:  # a server: ready when its first request needs no loading
             app.state.city = open_city(settings)
             await asyncio.to_thread(app.state.city.warm)
-        yield
+            app.state.city.live.start()  # other workers' and hosts' edits, every POLL_S
+        try:
+            yield
+        finally:
+            app.state.loop_lag.stop()
+            if city is None:
+                app.state.city.live.stop()
 
     app = FastAPI(
         title="citytwin",
-        version="0.1.0",
+        version=API_VERSION,
         summary="Digital twin of a city: standard addresses, map layers and tiles, emergency "
         "routing with green waves, bike quotas, school districts.",
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.loop_lag = LoopLag()
     if city is not None:
         app.state.city = city
     _add_limits(app, settings)

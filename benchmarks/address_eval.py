@@ -1,5 +1,15 @@
-"""Standard-address quality and speed: a labelled evaluation set, accuracy, throughput, cpca.
+"""Standard-address quality and speed: parsing on public labelled corpora, and geocoding
+on a labelled evaluation set of the embedded city, beside cpca and jionlp.
 
+**Parsing** (``--corpus DIR``, or ``TWIN_ADDRESS_CORPORA``; the corpora are read from there,
+never copied): component micro-F1 of the default parser (rules + national divisions) and
+of a CRF trained on the corpus (NAACL 2019: train -> dev; CCKS 2021: k-fold
+cross-validation of its train split), per component, with throughput on one core; cpca
+and jionlp on the same inputs, scored only on the components they produce. Scoring:
+:mod:`address.score` (a lane is scored as the corpora's ``roadno`` and the door number
+inside a lane as their ``houseno``, as both corpora label Shanghai lanes).
+
+**Geocoding**:
 The evaluation set is built from the city's real door addresses (OSM ``addr:street`` +
 ``addr:housenumber``, deduplicated) with perturbations of several kinds, alone and
 combined (fixed seed): full-width digits, Chinese numerals, traditional characters, noise
@@ -7,14 +17,19 @@ words / phone numbers / remarks, a missing 号, a dropped direction suffix (南�
 南京路), a one-character homophone typo in the road name, spaces and punctuation, a
 building/unit/room tail, a city/district prefix (right or wrong).
 
-    .venv/bin/python benchmarks/address_eval.py            # writes benchmarks/data/address_eval.csv
+    .venv/bin/python benchmarks/address_eval.py --corpus ../shared/eval   # both parts
+    .venv/bin/python benchmarks/address_eval.py --corpus ../shared/eval --no-geocoding \\
+        --no-crf --no-peers --cpu 1                                      # default parser only
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
 import re
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +37,12 @@ import pandas as pd
 from opencc import OpenCC
 from pypinyin import lazy_pinyin
 
+from address.corpus import TaggedAddress, gold_components, read_tagged
+from address.crf import CrfParser, train
+from address.divisions import load_index
+from address.national import parse_address
 from address.normalize import normalize
+from address.score import SCORED, Score, score
 from twin import City
 
 OUT = Path(__file__).resolve().parent / "data" / "address_eval.csv"
@@ -169,16 +189,149 @@ def cpca_comparison(table: pd.DataFrame) -> str:
             f"| addresses/s | {our_rate:,.0f} | {cpca_rate:,.0f} | {our_rate / cpca_rate:.1f}x |")
 
 
-def main() -> None:
+def as_corpus(components: dict[str, str]) -> dict[str, str]:
+    """Our components in the corpora's terms: a lane is their ``roadno``, the door
+    number inside it their ``houseno``."""
+    if "lane" not in components:
+        return components
+    out = dict(components)
+    out["number"] = out.pop("lane")
+    if "number" in components:
+        out.setdefault("building", components["number"])
+    return out
+
+
+def _timed(fn, texts: list[str]) -> tuple[list[dict[str, str]], float]:  # noqa: ANN001
+    start = time.perf_counter()
+    out = []
+    for t in texts:
+        try:
+            out.append(fn(t))
+        except ValueError:
+            out.append({})
+    return out, len(texts) / (time.perf_counter() - start)
+
+
+def rules(texts: list[str]) -> tuple[list[dict[str, str]], float]:
+    """The default parser (normalize cache cleared first)."""
+    index = load_index()
+    normalize.cache_clear()
+    return _timed(lambda t: as_corpus(parse_address(t, index=index).components), texts)
+
+
+def parser_speed(texts: list[str], *, repeats: int = 7) -> tuple[float, float]:
+    """Best and median addresses/s of the default parser over ``texts``, one thread,
+    ``repeats`` runs (normalize cache cleared before each)."""
+    rules(texts)  # warm up: division index, regexes, character table
+    rates = [rules(texts)[1] for _ in range(repeats)]
+    return max(rates), statistics.median(rates)
+
+
+def crf(train_set: list[TaggedAddress], texts: list[str]) -> tuple[list[dict], float]:
+    """A CRF trained on ``train_set``, applied to ``texts``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model = train(train_set, Path(tmp) / "parser.crfsuite")
+        parser = CrfParser(model)
+        return _timed(lambda t: parser.parse(t).components, texts)
+
+
+def cpca_peer(texts: list[str]) -> tuple[list[dict], float, tuple[str, ...]]:
+    import cpca
+
+    start = time.perf_counter()
+    table = cpca.transform(texts)
+    rate = len(texts) / (time.perf_counter() - start)
+    cols = {"省": "province", "市": "city", "区": "district"}
+    out = [{cols[k]: v for k, v in row.items() if k in cols and isinstance(v, str) and v}
+           for row in table.to_dict("records")]
+    return out, rate, tuple(cols.values())
+
+
+def jionlp_peer(texts: list[str]) -> tuple[list[dict], float, tuple[str, ...]]:
+    import jionlp
+
+    keys = {"province": "province", "city": "city", "county": "district", "town": "street",
+            "village": "community"}
+
+    def one(t: str) -> dict[str, str]:
+        r = jionlp.parse_location(t, town_village=True)
+        return {v: r[k] for k, v in keys.items() if r.get(k)}
+
+    out, rate = _timed(one, texts)
+    return out, rate, tuple(keys.values())
+
+
+def _row(name: str, s: Score, rate: float | None, components: tuple[str, ...]) -> str:
+    cells = [f"{s.f1(c):.3f}" if c in components and s.gold[c] else "-" for c in SCORED]
+    micro = Score()
+    for c in components:
+        micro.tp[c], micro.predicted[c], micro.gold[c] = s.tp[c], s.predicted[c], s.gold[c]
+    rate_cell = f"{rate:,.0f}" if rate else "-"
+    return f"| {name} | {' | '.join(cells)} | **{micro.f1():.3f}** | {rate_cell} |"
+
+
+def _folds(data: list[TaggedAddress], k: int) -> list[tuple[list, list]]:
+    order = list(range(len(data)))
+    random.Random(SEED).shuffle(order)
+    return [([data[i] for i in order if i % k != f], [data[i] for j, i in enumerate(order)
+                                                    if j % k == f]) for f in range(k)]
+
+
+def parsing(corpora: Path, *, folds: int, peers: bool, with_crf: bool = True) -> None:
+    """Print the parsing tables of both corpora, then the default parser's speed."""
+    header = ("| parser | " + " | ".join(SCORED) + " | micro-F1 | addr/s |\n|"
+              + "---|" * (len(SCORED) + 3))
+    naacl_train = read_tagged(corpora / "naacl2019_address_train.txt")
+    naacl_dev = read_tagged(corpora / "naacl2019_address_dev.txt")
+    ccks = read_tagged(corpora / "ccks2021_address_train.conll")
+    everything = tuple(SCORED)
+    for title, test, splits in (
+            ("NAACL 2019 dev (CRF trained on its train split)", naacl_dev,
+             [(naacl_train, naacl_dev)]),
+            (f"CCKS 2021 train, {folds}-fold cross-validation", ccks, _folds(ccks, folds))):
+        print(f"\n{title}: {len(test):,} addresses\n\n{header}")
+        texts = [a.text for a in test]
+        gold = [gold_components(a) for a in test]
+        pred, rate = rules(texts)
+        print(_row("default (rules + divisions)", score(pred, gold), rate, everything))
+        preds, golds, rates = [], [], []
+        for train_set, held_out in (splits if with_crf else []):
+            p, r = crf(train_set, [a.text for a in held_out])
+            preds += p
+            golds += [gold_components(a) for a in held_out]
+            rates.append(r)
+        if with_crf:
+            print(_row("CRF (python-crfsuite)", score(preds, golds), statistics.median(rates),
+                       everything))
+        if peers:
+            for name, peer in (("cpca", cpca_peer), ("jionlp.parse_location", jionlp_peer)):
+                try:
+                    p, r, comps = peer(texts)
+                except ImportError:
+                    print(f"| {name} | not installed |")
+                    continue
+                print(_row(name, score(p, gold, components=comps), r, comps))
+                print(_row(f"default, on {name}'s components", score(pred, gold, components=comps),
+                           None, comps))
+    texts = [a.text for a in naacl_dev] + [a.text for a in ccks]
+    best, median = parser_speed(texts)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"\n| default parser, one thread (CPUs {cpus}), {len(texts):,} addresses x 7 "
+          f"| best {best:,.0f} addr/s | median {median:,.0f} addr/s | load average {load} |"
+          "\n|---|---|---|---|")
+
+
+def geocoding() -> None:
+    """The embedded city's geocoding figures."""
     city = City.load()
     table = build_set(city)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(OUT, index=False)
     result = evaluate(city, table)
-    print(f"evaluation set: {len(table)} queries from {table['code'].nunique()} real doors "
+    print(f"\nevaluation set: {len(table)} queries from {table['code'].nunique()} real doors "
           f"({OUT.name})\n")
     print("| perturbation | n | door top-1 | road top-1 |\n|---|---|---|---|")
-    result["first_kind"] = result["kinds"].str.split("+").str[0]
     for kind, group in result.groupby(result["kinds"].where(~result["kinds"].str.contains(r"\+"),
                                                              "combined (2-3 kinds)")):
         print(f"| {kind} | {len(group)} | {group['door_ok'].mean():.1%} | {group['road_ok'].mean():.1%} |")
@@ -191,6 +344,27 @@ def main() -> None:
     print(f"| batch geocoding, one core, {len(queries)} distinct messy inputs, caches cleared "
           f"| {statistics.median(rates):,.0f} addresses/s |\n|---|---|\n")
     print(cpca_comparison(table))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", type=Path, default=os.environ.get("TWIN_ADDRESS_CORPORA"),
+                    help="directory of the labelled corpora (see its README)")
+    ap.add_argument("--folds", type=int, default=5, help="CCKS cross-validation folds")
+    ap.add_argument("--no-peers", action="store_true", help="skip cpca and jionlp")
+    ap.add_argument("--no-crf", action="store_true", help="skip training the CRF")
+    ap.add_argument("--no-geocoding", action="store_true", help="parsing only")
+    ap.add_argument("--cpu", type=int, help="pin the process to this CPU (Linux)")
+    args = ap.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    if args.corpus is not None:
+        parsing(Path(args.corpus), folds=args.folds, peers=not args.no_peers,
+                with_crf=not args.no_crf)
+    else:
+        print("no --corpus / TWIN_ADDRESS_CORPORA: parsing on the public corpora skipped")
+    if not args.no_geocoding:
+        geocoding()
 
 
 if __name__ == "__main__":

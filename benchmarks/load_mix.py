@@ -47,6 +47,8 @@ from _server import REPO, production_server  # noqa: E402
 
 CORE = (121.4611, 31.2196, 121.4863, 31.2412)  # the road network's bounds
 EDIT_KEY = "load-editor"
+#: emergency runs are created by dispatchers
+DISPATCH_KEY = "load-dispatcher"
 #: arrivals per second of each request kind at --scale 1
 RATES = {"tile": 40.0, "geocode": 10.0, "emergency": 10.0, "features": 10.0, "edit": 0.2}
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -150,7 +152,8 @@ class Mix:
         lon, lat = self.rng.choice(self.nodes)
         body = {"origin": {"station": self.rng.choice(self.stations)},
                 "destination": {"lon": lon, "lat": lat}, "vehicle": "fire"}
-        return await self.client.post("/routes/emergency", json=body)
+        return await self.client.post("/routes/emergency", json=body,
+                                      headers={"X-API-Key": DISPATCH_KEY})
 
     async def features(self) -> Answer:
         w, h = 0.004, 0.003
@@ -269,8 +272,8 @@ async def routable_nodes(client: Client, station: str, rng: random.Random,
     features = (await client.get("/layers/nodes/features", params={"limit": 1000})).json()["features"]
     points = [f["geometry"]["coordinates"] for f in rng.sample(features, min(count, len(features)))]
     answers = await asyncio.gather(*(client.post("/routes/emergency", json={
-        "origin": {"station": station}, "destination": {"lon": lon, "lat": lat}})
-        for lon, lat in points))
+        "origin": {"station": station}, "destination": {"lon": lon, "lat": lat}},
+        headers={"X-API-Key": DISPATCH_KEY}) for lon, lat in points))
     return [p for p, r in zip(points, answers, strict=True) if r.status == 200]
 
 
@@ -323,7 +326,8 @@ def main() -> None:
             bundle = tmp / f"shanghai-{scale:g}"
             shutil.copytree(source, bundle)  # a private copy: edits do not touch the real one
             env = {**os.environ, "TWIN_BUNDLE": str(bundle),
-                   "TWIN_API_KEYS": f'{{"{EDIT_KEY}": "editor"}}', "TWIN_REQUEST_TIMEOUT": "10"}
+                   "TWIN_API_KEYS": json.dumps({EDIT_KEY: "editor", DISPATCH_KEY: "dispatcher"}),
+                   "TWIN_REQUEST_TIMEOUT": "10"}
             with production_server(workers=args.workers, env=env) as (base, _):
                 asyncio.run(run(base, args.seconds, scale, args.seed, workers=args.workers,
                                 kinds=args.kinds))

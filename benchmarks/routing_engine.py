@@ -1,4 +1,4 @@
-"""Point-to-point routing: ours (contraction hierarchies) vs networkx and OSRM.
+"""Point-to-point routing: ours (customizable contraction hierarchies) vs networkx and OSRM.
 
 Inputs, the same for every engine in one run:
 
@@ -147,8 +147,9 @@ def bench(label: str, network: RoadNetwork, osm: Path, *, pairs: int, nx_pairs: 
     size = f"{network.n_nodes:,} nodes, {len(network.edge_u):,} edges, " \
            f"{len(network.restrictions)} restrictions"
     p50 = pct(ours, 0.5)
-    row(label, size, f"citytwin CH, node ids ({pairs} pairs)", f"{build_s:.1f} s contract", ours)
-    row(label, "", "citytwin CH, lon/lat (snap + route)", "", lonlat)
+    row(label, size, f"citytwin CCH, node ids ({pairs} pairs)",
+        f"{build_s:.1f} s order + contract + customize", ours)
+    row(label, "", "citytwin CCH, lon/lat (snap + route)", "", lonlat)
     row(label, "", f"networkx shortest_path ({nx_pairs} pairs)", "", theirs,
         f"ours {pct(theirs, 0.5) / p50:.0f}x faster (p50), "
         f"{pct(theirs, 0.99) / pct(ours, 0.99):.0f}x (p99)")
@@ -164,7 +165,8 @@ def bench(label: str, network: RoadNetwork, osm: Path, *, pairs: int, nx_pairs: 
         prep = "contract" if algorithm == "CH" else "partition + customize"
         row(label, "", f"OSRM {algorithm} via osrm-bindings, lon/lat",
             f"{peer['extract_s']:.1f} s extract + {peer['contract_s']:.1f} s {prep}", ok, ratio)
-    print(f"|  |  | (hierarchy: {ch.n_shortcuts:,} shortcuts) | | | | |", flush=True)
+    print(f"|  |  | (CCH: {ch.topology.n_arcs:,} arcs, {ch.n_shortcuts:,} of them fill-in) "
+          "| | | | |", flush=True)
 
 
 def service_timings(city: City) -> None:

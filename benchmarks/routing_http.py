@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import sys
@@ -35,6 +36,8 @@ import numpy as np
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from _server import production_server  # noqa: E402
 
+#: Emergency runs are created by dispatchers.
+DISPATCHER = {"X-API-Key": "bench-dispatcher"}
 PRODUCTION_ARGS = ("--keep-alive", "5", "--limit-concurrency", "512", "--backlog", "2048")
 
 
@@ -59,7 +62,7 @@ async def client(base: str, seconds: float, rate: float, stations: list[str],
     """One client: its own connection, open loop at ``rate`` req/s or closed loop if 0."""
     rng = random.Random(seed)
     connector = aiohttp.TCPConnector(limit=1)
-    async with aiohttp.ClientSession(connector=connector,
+    async with aiohttp.ClientSession(connector=connector, headers=DISPATCHER,
                                      timeout=aiohttp.ClientTimeout(total=30)) as session:
         start = time.perf_counter() + rng.random() / max(rate, 1.0)
         k = 0
@@ -95,7 +98,7 @@ async def client(base: str, seconds: float, rate: float, stations: list[str],
 
 
 async def run(base: str, seconds: float, clients: int, rates: list[float], seed: int) -> None:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=DISPATCHER) as session:
         async with session.get(base + "/layers/fire_stations/features") as r:
             stations = [f["properties"]["id"] for f in (await r.json())["features"]]
         points = await targets(session, base, stations[0], random.Random(seed))
@@ -134,7 +137,8 @@ def main() -> None:
     from twin.build import build_city
 
     build_city(progress=False)
-    env = {**os.environ, "TWIN_REQUEST_TIMEOUT": "10"}
+    env = {**os.environ, "TWIN_REQUEST_TIMEOUT": "10",
+           "TWIN_API_KEYS": json.dumps({DISPATCHER["X-API-Key"]: "dispatcher"})}
     with production_server(workers=args.workers, env=env, args=PRODUCTION_ARGS) as (base, _):
         asyncio.run(run(base, args.seconds, args.clients, args.rate, args.seed))
 

@@ -30,7 +30,8 @@ from layers.errors import StoreError, StoreMisconfigured, StoreUnavailable, Vers
 from layers.registry import Layer, LayerInfo, LayerRegistry
 
 __all__ = ["connect", "write_layers", "read_layers", "read_city_name", "normalize_url",
-           "PostgisEditLog", "ensure_edits_table", "edited_layers", "EDITS_TABLE"]
+           "PostgisEditLog", "ensure_edits_table", "edited_layers", "EDITS_TABLE",
+           "latest_edit_seq"]
 
 logger = logging.getLogger(__name__)
 
@@ -283,6 +284,20 @@ def edited_layers(engine: Engine, schema: str = "twin") -> list[str]:
     with _store_errors("listing edited layers"), engine.connect() as conn:
         return list(conn.execute(sa.text(
             f'SELECT DISTINCT layer FROM "{schema}"."{EDITS_TABLE}"')).scalars())
+
+
+def latest_edit_seq(engine: Engine, schema: str = "twin") -> tuple[int, int]:
+    """``(rows, newest seq)`` of the edit table: changes whenever any edit commits.
+
+    What a poller asks to know whether to read further. The row count matters as well as
+    the newest number: edits of two layers may commit in the other order than they drew
+    their numbers, and rows are never deleted, so a commit always raises the count.
+    """
+    with _store_errors("checking for edits"), engine.connect() as conn:
+        rows, seq = conn.execute(sa.text(
+            f'SELECT count(*), COALESCE(max(seq), 0) FROM "{_ident(schema)}"."{EDITS_TABLE}"')
+        ).one()
+        return int(rows), int(seq)
 
 
 def _feature_key(entry: dict[str, Any]) -> tuple[Any, int]:

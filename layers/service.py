@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import shapely.geometry
 from sqlalchemy.engine import Engine
 
 from layers.errors import FeatureNotFound, InvalidQuery, LayerNotFound
-from layers.postgis import PostgisEditLog, edited_layers, ensure_edits_table
+from layers.postgis import PostgisEditLog, edited_layers, ensure_edits_table, latest_edit_seq
 from layers.postgis_tiles import postgis_tile
 from layers.queries import Query, feature_json, run_query, to_feature_collection
 from layers.registry import LayerInfo, LayerRegistry
@@ -82,6 +82,11 @@ class LayerService:
         self._projecting: dict[str, threading.Lock] = {}
         self._touched: dict[tuple[str, int], tuple[float, ...] | None] = {}  # edit -> bounds
         self._lock = threading.Lock()
+        self._polled_seq: tuple[int, int] | None = None
+        #: Per layer, checks of an edit's properties beyond the field types (e.g. the
+        #: closure window of a road): ``check(patch, current)`` raises InvalidFeature;
+        #: ``current`` is the feature's properties before an update (None on create).
+        self.validators: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], None]] = {}
         if postgis is not None:
             ensure_edits_table(*postgis)
             for name in edited_layers(*postgis):
@@ -100,6 +105,21 @@ class LayerService:
             editor.sync()
         elif name in self.registry and self._has_log(name):
             self.editor(name)  # opening replays the log
+
+    def poll(self, names: Sequence[str]) -> None:
+        """See the edits other processes logged for the layers ``names``, cheaply.
+
+        On PostGIS one primary-key lookup tells whether anything was written since the
+        last poll (nothing more is read when not); embedded logs are checked with a
+        ``stat`` each.
+        """
+        if self.postgis is not None:
+            seq = latest_edit_seq(*self.postgis)
+            if seq == self._polled_seq:
+                return
+            self._polled_seq = seq
+        for name in names:
+            self.sync(name)
 
     def _has_log(self, name: str) -> bool:
         if self.postgis is not None:
@@ -160,13 +180,21 @@ class LayerService:
         """Add a GeoJSON feature."""
         if not isinstance(feature, dict):
             raise InvalidQuery("body must be a GeoJSON Feature")
+        self._validate(name, feature.get("properties") or {})
         return self.editor(name).create(feature.get("properties") or {}, feature.get("geometry"))
 
     def update(self, name: str, fid: str, feature: dict[str, Any], *, version: int) -> Change:
         """Patch a feature's properties and/or geometry at ``version``."""
+        self._validate(name, feature.get("properties") or {}, fid=fid)
         return self.editor(name).update(fid, expected_version=version,
                                         properties=feature.get("properties") or {},
                                         geometry=feature.get("geometry"))
+
+    def _validate(self, name: str, properties: Any, *, fid: str | None = None) -> None:
+        check = self.validators.get(name)
+        if check is None or not isinstance(properties, dict):
+            return
+        check(properties, None if fid is None else self.feature(name, fid)["properties"])
 
     def delete(self, name: str, fid: str, *, version: int) -> Change:
         """Delete a feature at ``version``."""

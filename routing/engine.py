@@ -1,13 +1,18 @@
-"""Shortest paths: contraction hierarchies point to point, scipy's Dijkstra one to many.
+"""Shortest paths: a customizable contraction hierarchy point to point, scipy's Dijkstra
+one to many.
 
 Both search the network's :class:`~routing.turns.TurnGraph` (the road graph split at
-junctions with turn restrictions), so every answer honours the restrictions.
+junctions with turn restrictions), so every answer honours the restrictions. The CCH
+topology (node order and chordal supergraph, :class:`~routing.cch.CCHTopology`) is
+built once per turn graph and shared by every engine on it; each engine customizes its
+own weights on it (:class:`~routing.cch.CustomizedCCH`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,12 +21,16 @@ import shapely.ops
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
-from routing.ch import ContractionHierarchy
+from routing.cch import CCHTopology, CustomizedCCH, topology_fingerprint
 from routing.errors import InvalidRequest, Unreachable
 from routing.network import RoadNetwork
 from routing.profiles import Profile
+from routing.turns import TurnGraph
 
-__all__ = ["Path", "PathEngine"]
+__all__ = ["Path", "PathEngine", "PARTIAL_SHARE", "cheapest_csr"]
+
+#: Re-customize only the reachable arcs when at most this share of arc weights changed.
+PARTIAL_SHARE = 0.02
 
 
 @dataclass
@@ -63,12 +72,47 @@ def cheapest_csr(n: int, tail: np.ndarray, head: np.ndarray,
     return sparse.csr_matrix((weight[keep], (tail[keep], head[keep])), shape=(n, n))
 
 
+_SHARED: dict[int, CCHTopology] = {}
+_SHARED_LOCK = threading.Lock()
+_BUILD_LOCK = threading.Lock()
+
+
+def _shared_topology(turns: TurnGraph) -> CCHTopology | None:
+    """The topology some engine already has for ``turns`` (None if none)."""
+    return _SHARED.get(id(turns))
+
+
+def _share_topology(turns: TurnGraph, topology: CCHTopology) -> CCHTopology:
+    """Keep ``topology`` for the other engines on ``turns`` (while ``turns`` lives)."""
+    with _SHARED_LOCK:
+        if id(turns) not in _SHARED:
+            _SHARED[id(turns)] = topology
+            weakref.finalize(turns, _SHARED.pop, id(turns), None)
+        return _SHARED[id(turns)]
+
+
+@dataclass
+class _Metric:
+    """One set of weights and what is derived from it (replaced whole, never edited)."""
+
+    weights: np.ndarray
+    turn_weights: np.ndarray
+    hierarchy: CustomizedCCH | None = None
+    matrix: sparse.csr_matrix | None = None
+    reverse: sparse.csr_matrix | None = None
+    best_edge: dict[tuple[int, int], int] | None = None
+    fingerprint: str | None = None
+
+
 class PathEngine:
     """Point-to-point, one-to-many, many-to-many and isochrones for one profile.
 
-    Point-to-point routes use a :class:`~routing.ch.ContractionHierarchy` of the
-    profile's weights, contracted on the first route after construction or
-    :meth:`refresh` (or given as ``hierarchy``); one-to-many searches use scipy's
+    Point-to-point routes use a customizable contraction hierarchy
+    (:mod:`routing.cch`): the topology is ordered and contracted once per network (on
+    the first route, or given/loaded) and shared by every engine on that network; the
+    profile's weights are customized on it on the first route, and at once by
+    :meth:`refresh` and :meth:`with_weights` (only the arcs changed weights can reach,
+    when few changed). One-to-many searches use scipy's
     Dijkstra on a CSR matrix.
 
     Parameters
@@ -77,71 +121,221 @@ class PathEngine:
         The network.
     profile : Profile
         Speeds and whether signal delays are paid.
-    hierarchy : ContractionHierarchy, optional
-        A hierarchy contracted earlier for the same network and profile (e.g.
-        :meth:`ContractionHierarchy.load`); see :meth:`use_hierarchy`.
+    hierarchy : CustomizedCCH, optional
+        A metric customized earlier for the same network and profile (e.g.
+        :meth:`CustomizedCCH.load`); see :meth:`use_hierarchy`.
+    topology : CCHTopology, optional
+        The network's CCH topology (e.g. :meth:`CCHTopology.load`); see
+        :meth:`use_topology`.
+
+    Attributes
+    ----------
+    customize_seconds : float
+        Time the last customization of this engine took (0 before the first).
 
     Examples
     --------
     >>> engine = PathEngine(network, Profile.car())            # doctest: +SKIP
     >>> engine.route(0, 10).duration_s                          # doctest: +SKIP
+    >>> network.closed[42] = True; engine.refresh()             # doctest: +SKIP
+    >>> what_if = engine.with_weights(engine.weights * 1.2)     # doctest: +SKIP
     """
 
     def __init__(self, network: RoadNetwork, profile: Profile, *,
-                 hierarchy: ContractionHierarchy | None = None) -> None:
+                 hierarchy: CustomizedCCH | None = None,
+                 topology: CCHTopology | None = None) -> None:
         self.network = network
         self.profile = profile
         self._lock = threading.Lock()
-        self.refresh()
+        self._topology: CCHTopology | None = None
+        self._metric: _Metric | None = None
+        self.customize_seconds = 0.0
+        if topology is not None:
+            self.use_topology(topology)
+        self._install(network.edge_times(profile), customize=False)
         if hierarchy is not None:
             self.use_hierarchy(hierarchy)
+
+    # -- weights ---------------------------------------------------------------------
+    @property
+    def weights(self) -> np.ndarray:
+        """Travel time (s) of every network edge (``inf`` = closed)."""
+        return self._metric.weights
+
+    @property
+    def turn_weights(self) -> np.ndarray:
+        """Weights of the turn graph's arcs."""
+        return self._metric.turn_weights
+
+    @property
+    def matrix(self) -> sparse.csr_matrix:
+        """CSR matrix of the cheapest finite turn-graph arc per node pair."""
+        m = self._metric
+        if m.matrix is None:
+            turns = self.network.turn_graph
+            m.matrix = cheapest_csr(turns.n_nodes, turns.tail, turns.head, m.turn_weights)
+        return m.matrix
+
+    @property
+    def reverse(self) -> sparse.csr_matrix:
+        """:attr:`matrix` transposed (searches towards a target)."""
+        m = self._metric
+        if m.reverse is None:
+            m.reverse = self.matrix.T.tocsr()
+        return m.reverse
 
     @property
     def fingerprint(self) -> str:
         """Hash of the searched graph and its current weights."""
-        turns = self.network.turn_graph
-        digest = hashlib.sha256()
-        for arr in (turns.tail, turns.head, self.turn_weights):
-            digest.update(np.ascontiguousarray(arr).tobytes())
-        return digest.hexdigest()[:20]
+        m = self._metric
+        if m.fingerprint is None:
+            turns = self.network.turn_graph
+            digest = hashlib.sha256()
+            for arr in (turns.tail, turns.head, m.turn_weights):
+                digest.update(np.ascontiguousarray(arr).tobytes())
+            m.fingerprint = digest.hexdigest()[:20]
+        return m.fingerprint
 
-    def use_hierarchy(self, hierarchy: ContractionHierarchy) -> None:
-        """Route with a hierarchy contracted earlier (until the next :meth:`refresh`).
+    def refresh(self) -> None:
+        """Recompute the weights from the network (after closing or reopening roads,
+        changing speeds or signal plans) and re-customize the hierarchy.
+
+        The topology is kept: re-customizing takes milliseconds to a few hundred
+        milliseconds, and routes asked meanwhile answer with the previous weights. A
+        changed topology (new roads or junctions) needs a new network and engine.
+        """
+        self._install(self.network.edge_times(self.profile))
+
+    def with_weights(self, edge_weights: np.ndarray) -> PathEngine:
+        """A new engine on the same network and CCH topology with its own edge weights.
+
+        This engine is not changed: routes asked on it concurrently keep its weights
+        (copy-on-write). For what-if scenarios and live snapshots.
+
+        Parameters
+        ----------
+        edge_weights : numpy.ndarray
+            Travel time (s) of every network edge; ``inf`` closes an edge.
 
         Raises
         ------
         InvalidRequest
-            It was contracted for another graph or other weights.
-        """
-        if hierarchy.fingerprint != self.fingerprint:
-            raise InvalidRequest("the contraction hierarchy was built for another network or "
-                                 "other weights")
-        self._hierarchy = hierarchy
+            Not one non-negative weight per network edge.
 
-    def refresh(self) -> None:
-        """Recompute weights (after closing or reopening roads)."""
-        turns = self.network.turn_graph
-        self.weights = self.network.edge_times(self.profile)
-        self.turn_weights = self.weights[turns.edge]
-        self.matrix = cheapest_csr(turns.n_nodes, turns.tail, turns.head, self.turn_weights)
-        self.reverse = self.matrix.T.tocsr()
-        self._hierarchy: ContractionHierarchy | None = None
-        self._best_edge: dict[tuple[int, int], int] | None = None
+        Examples
+        --------
+        >>> slower = engine.with_weights(np.where(jam, 3.0, 1.0) * engine.weights)  # doctest: +SKIP
+        """
+        weights = np.array(edge_weights, dtype=np.float64)
+        if weights.shape != (len(self.network.edge_u),):
+            raise InvalidRequest(f"expected {len(self.network.edge_u)} edge weights, "
+                                 f"got shape {weights.shape}")
+        if np.isnan(weights).any() or (weights < 0).any():
+            raise InvalidRequest("edge weights must be non-negative (inf closes an edge)")
+        other = PathEngine.__new__(PathEngine)
+        other.network = self.network
+        other.profile = self.profile
+        other._lock = threading.Lock()
+        other._topology = self._topology
+        other._metric = self._metric
+        other.customize_seconds = 0.0
+        other._install(weights)
+        return other
+
+    def _install(self, weights: np.ndarray, *, customize: bool = True) -> None:
+        """Make ``weights`` current; customize now when asked and the topology is there
+        (else the first route customizes)."""
+        turn_weights = weights[self.network.turn_graph.edge]
+        metric = _Metric(weights=weights, turn_weights=turn_weights)
+        if customize and self.has_topology:
+            metric.hierarchy = self._customized(metric, self._metric)
+        self._metric = metric
+
+    def _customized(self, metric: _Metric, previous: _Metric | None) -> CustomizedCCH:
+        """The hierarchy of ``metric``: from ``previous`` when few weights changed."""
+        top = self.topology
+        old = previous.hierarchy if previous is not None else None
+        if old is not None and old.topology is top:
+            changed = np.flatnonzero(previous.turn_weights != metric.turn_weights)
+            if len(changed) == 0:
+                hierarchy = old
+            elif len(changed) <= PARTIAL_SHARE * top.n_original:
+                hierarchy = old.updated(metric.turn_weights, changed)
+            else:
+                hierarchy = top.customize(metric.turn_weights)
+        else:
+            hierarchy = top.customize(metric.turn_weights)
+        self.customize_seconds = hierarchy.customize_seconds
+        return hierarchy
+
+    # -- the hierarchy ---------------------------------------------------------------
+    @property
+    def has_topology(self) -> bool:
+        """Whether the CCH topology is built or loaded (by this or another engine)."""
+        if self._topology is None:
+            self._topology = _shared_topology(self.network.turn_graph)
+        return self._topology is not None
 
     @property
-    def hierarchy(self) -> ContractionHierarchy:
-        """The contraction hierarchy of the current weights (contracted when first used)."""
-        ch = self._hierarchy
-        if ch is None:
-            with self._lock:
-                if self._hierarchy is None:
-                    turns = self.network.turn_graph
-                    self._hierarchy = ContractionHierarchy.build(
-                        turns.n_nodes, turns.tail, turns.head, self.turn_weights,
-                        fingerprint=self.fingerprint)
-                ch = self._hierarchy
-        return ch
+    def topology(self) -> CCHTopology:
+        """The network's CCH topology (ordered and contracted when first needed)."""
+        if not self.has_topology:
+            net, turns = self.network, self.network.turn_graph
+            with _BUILD_LOCK:  # engines on one network wait for one build
+                shared = _shared_topology(turns)
+                if shared is None:
+                    shared = _share_topology(turns, CCHTopology.build(
+                        turns.n_nodes, turns.tail, turns.head, net.xy[turns.node] * net._scale))
+            self._topology = shared
+        return self._topology
 
+    def use_topology(self, topology: CCHTopology) -> None:
+        """Use a CCH topology built earlier for this network (shared with its engines).
+
+        Raises
+        ------
+        InvalidRequest
+            It was built for another graph.
+        """
+        turns = self.network.turn_graph
+        if topology.fingerprint != topology_fingerprint(turns.n_nodes, turns.tail, turns.head):
+            raise InvalidRequest("the CCH topology was built for another network")
+        self._topology = _share_topology(turns, topology)
+
+    def use_hierarchy(self, hierarchy: CustomizedCCH) -> None:
+        """Route with a metric customized earlier (until the next :meth:`refresh`).
+
+        Raises
+        ------
+        InvalidRequest
+            It was customized for another graph or other weights.
+        """
+        if hierarchy.fingerprint != self.fingerprint:
+            raise InvalidRequest("the customized hierarchy was built for another network or "
+                                 "other weights")
+        self.use_topology(hierarchy.topology)
+        self._metric.hierarchy = hierarchy
+
+    @property
+    def _hierarchy(self) -> CustomizedCCH | None:
+        """The current metric's hierarchy, if customized yet."""
+        return self._metric.hierarchy
+
+    @property
+    def hierarchy(self) -> CustomizedCCH:
+        """The customized hierarchy of the current weights (built when first used)."""
+        return self._hierarchy_of(self._metric)
+
+    def _hierarchy_of(self, metric: _Metric) -> CustomizedCCH:
+        hierarchy = metric.hierarchy
+        if hierarchy is None:
+            with self._lock:
+                if metric.hierarchy is None:
+                    metric.hierarchy = self._customized(metric, None)
+                hierarchy = metric.hierarchy
+        return hierarchy
+
+    # -- routes ----------------------------------------------------------------------
     def _check(self, *indices: int) -> None:
         n = self.network.n_nodes
         for i in indices:
@@ -159,28 +353,33 @@ class PathEngine:
             No path (one-way streets, closed roads, turn restrictions).
         """
         self._check(source, target)
-        dist, steps = self.hierarchy.query(int(source),
-                                           self.network.turn_graph.copies(int(target)))
+        metric = self._metric  # one snapshot: weights and hierarchy belong together
+        turns = self.network.turn_graph
+        dist, steps = self._hierarchy_of(metric).query(int(source), turns.copies(int(target)))
         if not np.isfinite(dist):
             raise Unreachable(f"no path from node {self.network.node_ids[source]} to "
                               f"{self.network.node_ids[target]}")
-        return self.path_from_edges(int(source), self.network.turn_graph.edge[steps])
+        return self._path(metric, int(source), turns.edge[steps])
 
     def path_from_edges(self, source: int, edges: np.ndarray) -> Path:
         """A :class:`Path` from ``source`` along consecutive edge indices."""
+        return self._path(self._metric, source, edges)
+
+    def _path(self, metric: _Metric, source: int, edges: np.ndarray) -> Path:
         edges = np.asarray(edges, dtype=np.int64)
         nodes = [int(source), *self.network.edge_v[edges].tolist()]
         times = np.zeros(len(edges) + 1)
-        np.cumsum(self.weights[edges], out=times[1:])
+        np.cumsum(metric.weights[edges], out=times[1:])
         return Path(nodes=nodes, edges=edges.tolist(), times=times,
                     length_m=float(self.network.length[edges].sum()))
 
     def path_from_nodes(self, nodes: list[int]) -> Path:
         """A :class:`Path` along a node sequence (cheapest edge between each pair)."""
-        if self._best_edge is None:
-            self._best_edge = self.network.csr(self.weights)[1]
-        edges = [self._best_edge[(a, b)] for a, b in zip(nodes[:-1], nodes[1:], strict=True)]
-        return self.path_from_edges(nodes[0], np.array(edges, dtype=np.int64))
+        metric = self._metric
+        if metric.best_edge is None:
+            metric.best_edge = self.network.csr(metric.weights)[1]
+        edges = [metric.best_edge[(a, b)] for a, b in zip(nodes[:-1], nodes[1:], strict=True)]
+        return self._path(metric, nodes[0], np.array(edges, dtype=np.int64))
 
     def one_to_many(self, source: int, targets: np.ndarray | None = None, *,
                     limit: float = np.inf) -> np.ndarray:

@@ -11,6 +11,7 @@ __all__ = [
     "InvalidRequest",
     "StationNotFound",
     "VehicleNotFound",
+    "InvalidDeparture",
 ]
 
 
@@ -44,3 +45,7 @@ class StationNotFound(RoutingError, LookupError):
 
 class VehicleNotFound(RoutingError, LookupError):
     """No active emergency run with that id."""
+
+
+class InvalidDeparture(RoutingError, ValueError):
+    """A departure (or position) time too far in the past or future of the service's clock."""

@@ -12,10 +12,16 @@ gives the approach's phase a green window ``[arrival - lead, arrival + hold]``:
 
 The action per signal is ``none`` (the normal plan is green over the whole window),
 ``extend`` (the phase is green at the start of the window but would end before it closes:
-hold it), or ``early`` (bring the phase forward: the conflicting phase is cut to its minimum
-green and the approach turns green at the window start). After the window the controller
+hold it), ``early`` (bring the phase forward: the conflicting phase is cut to its minimum
+green and the approach turns green at the window start) or ``normal`` (no window is held:
+the vehicle crosses on the fixed-time plan, see below). After a window the controller
 recovers to the normal plan within :data:`RECOVERY_CYCLES` cycles (the shifted time is
 taken back from the served phase over that span).
+
+Times. Windows of different runs are compared in **absolute** time (seconds since the
+epoch), so runs straddling midnight are no special case. The fixed-time plans run on the
+local clock (seconds since local midnight), which the caller passes as ``clock_s``, the
+clock reading at departure.
 
 The windows are planned from the departure (or the last position update). Validated in
 SUMO (``benchmarks/sumo``), the leads clear the queues when each window is re-planned
@@ -24,25 +30,32 @@ at a red in 30 runs up to the peak demand). Applied open loop, as planned at dep
 they do not: the simulated vehicle passed the first signal 12 s earlier to 23 s later
 than planned (start from standstill, where the route joins the street), more than
 :data:`HOLD_S`, and then waited at reds. A controller should therefore re-plan on every
-position update (:meth:`routing.service.RoutingService.update_position`) and treat
-``green_end_s`` as the earliest end of the hold, not a fixed one.
+position update and treat ``green_end_s`` as the earliest end of the hold, not a fixed one.
 
-Without the plan, the vehicle waits at each red as the fixed-time plans dictate (the
-ETA without priority). Two vehicles needing one intersection in overlapping windows on
-different phases are resolved by :func:`resolve_conflicts`: the earlier-dispatched run
-keeps its window (first come, first served); the later one's window starts when the
-first clears, and its ETA grows by that wait.
+Without the plan, the vehicle waits at each red as the fixed-time plans dictate, and
+where another run holds a conflicting phase, until that window closes: the ETA without
+priority (:func:`eta_without_priority` when no other run is active).
+
+Several runs (:data:`PRIORITY_RULE`). Windows already granted to other runs are kept;
+a plan never takes one away. Runs on the same phase of a junction share its green (their
+windows may overlap). Where a granted window on another phase blocks the new window, the
+vehicle either waits for it to close (and then gets its own window) or crosses on the
+fixed-time plan outside the blocked time, whichever is earlier; the choice, the wait and
+the runs it yields to are listed in ``conflicts`` before the vehicle leaves. Arriving
+earlier never makes a crossing later (first-in first-out), so taking the earliest crossing
+at each junction gives the earliest arrival over the route, and never a later one than
+crossing every junction on the normal plan: **no plan is slower than no priority**. (Should
+rounding ever make it so, the run is planned without priority: ``priority`` false, no
+window held.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
-
-import numpy as np
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 
 from routing.engine import Path
-from routing.network import RoadNetwork
+from routing.network import RoadNetwork, SignalPlan
 
 __all__ = [
     "LEAD_BASE_S",
@@ -50,12 +63,13 @@ __all__ = [
     "ARRIVALS_PER_LANE_PER_S",
     "HOLD_S",
     "RECOVERY_CYCLES",
+    "PRIORITY_RULE",
     "SignalPriority",
+    "Window",
     "GreenWave",
+    "ActiveWindows",
     "plan_green_wave",
     "eta_without_priority",
-    "resolve_conflicts",
-    "ActiveWindows",
     "queue_clearance_lead",
 ]
 
@@ -64,11 +78,19 @@ SATURATION_HEADWAY_S = 2.0
 ARRIVALS_PER_LANE_PER_S = 0.1
 HOLD_S = 4.0
 RECOVERY_CYCLES = 2
+#: How a plan treats the windows of other runs (quoted in every conflict).
+PRIORITY_RULE = ("first dispatched keeps its green window: a later run waits for it or "
+                 "crosses on the normal signal plan, whichever is earlier")
+_MAX_STEPS = 200  # bound of the search for a free moment at one junction
 
 
 @dataclass
 class SignalPriority:
-    """The priority plan of one signal on the route (times in seconds after departure)."""
+    """The plan of one signal on the route (times in seconds after departure).
+
+    ``held`` is False where no window is held (``action == "normal"``): the vehicle
+    crosses in the fixed-time green ``[green_start_s, green_end_s]``.
+    """
 
     node: int
     lon: float
@@ -82,21 +104,109 @@ class SignalPriority:
     normal_wait_s: float
     recovery_end_s: float
     cycle_s: float
+    held: bool = True
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Window:
+    """A green window granted to a run at one junction, in absolute seconds (epoch)."""
+
+    run_id: str
+    node: int
+    phase: str
+    start: float
+    end: float
+    incident_id: str | None = None
+    lon: float = 0.0
+    lat: float = 0.0
+
+    def overlaps(self, start: float, end: float) -> bool:
+        """Whether ``[start, end)`` intersects this window."""
+        return start < self.end and self.start < end
+
+
 @dataclass
 class GreenWave:
-    """A route's green wave: the signal plans and both ETAs."""
+    """A route's green wave: the signal plans, both ETAs and the conflicts met.
+
+    Attributes
+    ----------
+    depart : float
+        Departure, absolute seconds (epoch).
+    clock_s : float
+        The departure on the signal plans' local clock (seconds since local midnight).
+    priority : bool
+        False when the run is planned without priority (no window held).
+    """
 
     signals: list[SignalPriority]
     eta_s: float
     eta_without_priority_s: float
-    depart_s: float
-    conflicts: list[dict]
+    depart: float
+    clock_s: float
+    conflicts: list[dict] = field(default_factory=list)
+    priority: bool = True
+
+    def windows(self, run_id: str, incident_id: str | None = None) -> list[Window]:
+        """The windows this wave holds, in absolute time."""
+        return [Window(run_id, s.node, s.phase, self.depart + s.green_start_s,
+                       self.depart + s.green_end_s, incident_id, s.lon, s.lat)
+                for s in self.signals if s.held]
+
+
+class ActiveWindows:
+    """The granted windows of the active runs, indexed by junction.
+
+    A plan then looks only at the runs that cross the same junctions, not at every run.
+    """
+
+    def __init__(self, windows: Iterable[Window] = ()) -> None:
+        self._by_node: dict[int, dict[str, list[Window]]] = {}
+        self._nodes: dict[str, set[int]] = {}
+        for w in windows:
+            self._put(w)
+
+    def _put(self, window: Window) -> None:
+        self._by_node.setdefault(window.node, {}).setdefault(window.run_id, []).append(window)
+        self._nodes.setdefault(window.run_id, set()).add(window.node)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._nodes
+
+    def add(self, run_id: str, windows: Iterable[Window]) -> None:
+        """Index a run's windows (replacing its earlier ones)."""
+        self.remove(run_id)
+        self._nodes[run_id] = set()
+        for w in windows:
+            if w.run_id != run_id:
+                raise ValueError(f"window of {w.run_id!r} added as {run_id!r}")
+            self._put(w)
+
+    def remove(self, run_id: str) -> None:
+        """Forget a run (no error if it is not indexed)."""
+        for node in self._nodes.pop(run_id, ()):
+            runs = self._by_node.get(node)
+            if runs is not None:
+                runs.pop(run_id, None)
+                if not runs:
+                    del self._by_node[node]
+
+    def at(self, node: int) -> Iterator[Window]:
+        """Every granted window at ``node``."""
+        for windows in list(self._by_node.get(node, {}).values()):
+            yield from windows
+
+    def __iter__(self) -> Iterator[Window]:
+        for runs in list(self._by_node.values()):
+            for windows in list(runs.values()):
+                yield from windows
 
 
 def queue_clearance_lead(red_s: float) -> float:
@@ -105,8 +215,23 @@ def queue_clearance_lead(red_s: float) -> float:
     return LEAD_BASE_S + SATURATION_HEADWAY_S * queued_per_lane
 
 
-def eta_without_priority(network: RoadNetwork, path: Path, depart_s: float) -> tuple[float, list[float]]:
+def _signal_at(network: RoadNetwork, path: Path, i: int) -> tuple[SignalPlan, int] | None:
+    """The plan and approach phase at the ``i``-th node of the path (None: no signal)."""
+    plan = network.plans.get(int(network.node_ids[path.nodes[i]]))
+    if plan is None or not 0 < i < len(path.nodes) - 1:
+        return None
+    u = int(network.node_ids[path.nodes[i - 1]])
+    return plan, plan.phase_of(u, int(network.edge_key[path.edges[i - 1]]))
+
+
+def eta_without_priority(network: RoadNetwork, path: Path,
+                         clock_s: float) -> tuple[float, list[float]]:
     """ETA when the vehicle waits at each red of the fixed-time plans.
+
+    Parameters
+    ----------
+    clock_s : float
+        Departure on the plans' clock (seconds since local midnight).
 
     Returns
     -------
@@ -115,23 +240,110 @@ def eta_without_priority(network: RoadNetwork, path: Path, depart_s: float) -> t
     waits : list of float
         Wait at each node of the path (0 where there is no signal).
     """
-    t = depart_s
+    t = clock_s
     waits = [0.0]
-    for i, edge in enumerate(path.edges):
-        t += float(path.times[i + 1] - path.times[i])
-        node = int(network.node_ids[path.nodes[i + 1]])
-        plan = network.plans.get(node)
-        wait = 0.0
-        if plan is not None and i + 1 < len(path.nodes) - 1:
-            u = int(network.node_ids[path.nodes[i]])
-            wait = plan.wait_at(plan.phase_of(u, int(network.edge_key[edge])), t)
+    for i in range(1, len(path.nodes)):
+        t += float(path.times[i] - path.times[i - 1])
+        signal = _signal_at(network, path, i)
+        wait = signal[0].wait_at(signal[1], t) if signal is not None else 0.0
         waits.append(wait)
         t += wait
-    return t - depart_s, waits
+    return t - clock_s, waits
 
 
-def plan_green_wave(network: RoadNetwork, path: Path, depart_s: float = 0.0) -> GreenWave:
-    """Priority plans for every signalized intersection on ``path``.
+def _free_window_start(start: float, length: float, blockers: list[Window]) -> float:
+    """Earliest ``s >= start`` with ``[s, s + length)`` clear of every blocker."""
+    for _ in range(_MAX_STEPS):
+        hit = [b.end for b in blockers if b.overlaps(start, start + length)]
+        if not hit:
+            return start
+        start = max(hit)
+    return start
+
+
+def _normal_crossing(plan: SignalPlan, phase: int, arrive: float, to_clock: float,
+                     blockers: list[Window]) -> float:
+    """Earliest moment ``>= arrive`` (absolute) when the fixed-time plan shows green on
+    ``phase`` outside every blocker. ``to_clock`` turns absolute into plan-clock seconds."""
+    t = arrive
+    for _ in range(_MAX_STEPS):
+        t += plan.wait_at(phase, t + to_clock)
+        hit = [b.end for b in blockers if b.start <= t < b.end]
+        if not hit:
+            return t
+        t = max(hit)
+    return t
+
+
+def _held(network: RoadNetwork, path: Path, i: int, plan: SignalPlan, phase: int,
+          start: float, lead: float, depart: float, to_clock: float,
+          nominal: float) -> SignalPriority:
+    """A held window ``[start, start + lead + HOLD_S]`` (absolute) at the path's node ``i``."""
+    end = start + lead + HOLD_S
+    g_start, g_end = plan.green_window(phase, start + to_clock)
+    if g_start <= start + to_clock and g_end >= end + to_clock:
+        action = "none"
+    elif g_start <= start + to_clock < g_end:
+        action = "extend"
+    else:
+        action = "early"
+    return SignalPriority(
+        node=int(network.node_ids[path.nodes[i]]), lon=float(network.xy[path.nodes[i], 0]),
+        lat=float(network.xy[path.nodes[i], 1]), arrival_s=start + lead - depart,
+        phase=plan.phases[phase]["name"], green_start_s=start - depart,
+        green_end_s=end - depart, action=action, lead_s=lead,
+        normal_wait_s=plan.wait_at(phase, nominal + to_clock),
+        recovery_end_s=end - depart + RECOVERY_CYCLES * plan.cycle_s, cycle_s=plan.cycle_s)
+
+
+def _normal(network: RoadNetwork, path: Path, i: int, plan: SignalPlan, phase: int,
+            crossing: float, lead: float, depart: float, to_clock: float,
+            nominal: float) -> SignalPriority:
+    """No window at the path's node ``i``: the vehicle crosses at ``crossing`` (absolute)."""
+    g_start, g_end = plan.green_window(phase, crossing + to_clock)
+    return SignalPriority(
+        node=int(network.node_ids[path.nodes[i]]), lon=float(network.xy[path.nodes[i], 0]),
+        lat=float(network.xy[path.nodes[i], 1]), arrival_s=crossing - depart,
+        phase=plan.phases[phase]["name"], green_start_s=g_start - to_clock - depart,
+        green_end_s=g_end - to_clock - depart, action="normal", lead_s=lead,
+        normal_wait_s=plan.wait_at(phase, nominal + to_clock),
+        recovery_end_s=g_end - to_clock - depart, cycle_s=plan.cycle_s, held=False)
+
+
+def _blockers(active: ActiveWindows | None, node: int, phase: str, run_id: str) -> list[Window]:
+    """The windows of other runs at ``node`` on other phases than ``phase``."""
+    if active is None:
+        return []
+    return [w for w in active.at(node) if w.run_id != run_id and w.phase != phase]
+
+
+def _without_priority(network: RoadNetwork, path: Path, depart: float, clock_s: float,
+                      active: ActiveWindows | None,
+                      run_id: str) -> tuple[list[SignalPriority], float]:
+    """Every signal crossed on the fixed-time plan as the other runs' windows interrupt
+    it (no window held for this run), and the ETA: what no priority gives."""
+    to_clock = clock_s - depart
+    signals, t = [], depart
+    for i in range(1, len(path.nodes)):
+        t += float(path.times[i] - path.times[i - 1])
+        signal = _signal_at(network, path, i)
+        if signal is None:
+            continue
+        plan, phase = signal
+        name = plan.phases[phase]["name"]
+        lead = queue_clearance_lead(plan.cycle_s - plan.phases[phase]["green_s"])
+        node = int(network.node_ids[path.nodes[i]])
+        crossing = _normal_crossing(plan, phase, t, to_clock, _blockers(active, node, name, run_id))
+        signals.append(_normal(network, path, i, plan, phase, crossing, lead, depart,
+                               to_clock, t))
+        t = crossing
+    return signals, t - depart
+
+
+def plan_green_wave(network: RoadNetwork, path: Path, depart: float = 0.0, *,
+                    clock_s: float | None = None, active: ActiveWindows | None = None,
+                    run_id: str = "", incident_id: str | None = None) -> GreenWave:
+    """Priority plan for every signalized intersection on ``path``, around granted windows.
 
     Parameters
     ----------
@@ -139,142 +351,72 @@ def plan_green_wave(network: RoadNetwork, path: Path, depart_s: float = 0.0) -> 
         The network with its signal plans.
     path : Path
         Route at the emergency profile without signal delays.
-    depart_s : float
-        Departure time on the plans' clock (seconds since midnight).
+    depart : float
+        Departure in absolute seconds (epoch).
+    clock_s : float, optional
+        The departure on the plans' clock (seconds since local midnight); default
+        ``depart`` (an absolute time whose clock is UTC).
+    active : ActiveWindows, optional
+        Windows granted to other runs; they are kept (:data:`PRIORITY_RULE`).
+    run_id : str
+        This run's id (its own windows in ``active`` are ignored: a re-plan replaces them).
+    incident_id : str, optional
+        This run's incident (reported in conflicts with runs of the same incident).
 
     Returns
     -------
     GreenWave
+        ``eta_s <= eta_without_priority_s`` always.
+
+    Examples
+    --------
+    >>> service = City.load().routing                                     # doctest: +SKIP
+    >>> path = service.engine("fire").route(0, 100)                      # doctest: +SKIP
+    >>> plan_green_wave(service.network, path, 1.8e9, clock_s=8 * 3600)  # doctest: +SKIP
     """
-    signals = []
+    clock_s = depart if clock_s is None else clock_s
+    to_clock = clock_s - depart
+    signals: list[SignalPriority] = []
+    conflicts: list[dict] = []
+    lag = 0.0  # waits so far
     for i in range(1, len(path.nodes) - 1):
-        node = int(network.node_ids[path.nodes[i]])
-        plan = network.plans.get(node)
-        if plan is None:
+        signal = _signal_at(network, path, i)
+        if signal is None:
             continue
-        edge = path.edges[i - 1]
-        u = int(network.node_ids[path.nodes[i - 1]])
-        phase = plan.phase_of(u, int(network.edge_key[edge]))
-        arrival = depart_s + float(path.times[i])
-        red = plan.cycle_s - plan.phases[phase]["green_s"]
-        lead = queue_clearance_lead(red)
-        start, end = arrival - lead, arrival + HOLD_S
-        g_start, g_end = plan.green_window(phase, start)
-        if g_start <= start and g_end >= end:
-            action = "none"
-        elif g_start <= start < g_end:
-            action = "extend"
+        plan, phase = signal
+        name = plan.phases[phase]["name"]
+        lead = queue_clearance_lead(plan.cycle_s - plan.phases[phase]["green_s"])
+        arrive = depart + float(path.times[i]) + lag
+        node = int(network.node_ids[path.nodes[i]])
+        blockers = _blockers(active, node, name, run_id)
+        start = _free_window_start(arrive - lead, lead + HOLD_S, blockers)
+        if start + lead <= arrive:
+            signals.append(_held(network, path, i, plan, phase, start, lead, depart, to_clock,
+                                 arrive))
+            continue
+        crossing = _normal_crossing(plan, phase, arrive, to_clock, blockers)
+        if start + lead <= crossing:
+            sig = _held(network, path, i, plan, phase, start, lead, depart, to_clock, arrive)
+            resolution = "waits for the granted window, then gets its own"
         else:
-            action = "early"
-        signals.append(SignalPriority(
-            node=node, lon=float(network.xy[path.nodes[i], 0]),
-            lat=float(network.xy[path.nodes[i], 1]), arrival_s=arrival - depart_s,
-            phase=plan.phases[phase]["name"], green_start_s=start - depart_s,
-            green_end_s=end - depart_s, action=action, lead_s=lead,
-            normal_wait_s=plan.wait_at(phase, arrival),
-            recovery_end_s=end - depart_s + RECOVERY_CYCLES * plan.cycle_s,
-            cycle_s=plan.cycle_s))
-    eta_without, _ = eta_without_priority(network, path, depart_s)
-    return GreenWave(signals=signals, eta_s=path.duration_s,
-                     eta_without_priority_s=eta_without, depart_s=depart_s, conflicts=[])
-
-
-def _shift(sig: SignalPriority, seconds: float) -> None:
-    sig.arrival_s += seconds
-    sig.green_start_s += seconds
-    sig.green_end_s += seconds
-    sig.recovery_end_s += seconds
-
-
-class ActiveWindows:
-    """The green windows of the active runs, indexed by signal node.
-
-    A conflict check then looks only at the runs that cross the same signals, not at
-    every active run.
-    """
-
-    def __init__(self) -> None:
-        self._by_node: dict[int, dict[str, list[SignalPriority]]] = {}
-        self._waves: dict[str, GreenWave] = {}
-
-    @classmethod
-    def from_mapping(cls, active: Mapping[str, GreenWave]) -> ActiveWindows:
-        """Index a ``run id -> wave`` mapping."""
-        index = cls()
-        for run_id, wave in active.items():
-            index.add(run_id, wave)
-        return index
-
-    def __len__(self) -> int:
-        return len(self._waves)
-
-    def add(self, run_id: str, wave: GreenWave) -> None:
-        """Index a run's windows (replacing its earlier ones)."""
-        self.remove(run_id)
-        self._waves[run_id] = wave
-        for sig in wave.signals:
-            self._by_node.setdefault(sig.node, {}).setdefault(run_id, []).append(sig)
-
-    def remove(self, run_id: str) -> None:
-        """Forget a run (no error if it is not indexed)."""
-        wave = self._waves.pop(run_id, None)
-        if wave is None:
-            return
-        for sig in wave.signals:
-            runs = self._by_node.get(sig.node)
-            if runs is not None:
-                runs.pop(run_id, None)
-                if not runs:
-                    del self._by_node[sig.node]
-
-    def at(self, node: int) -> Iterator[tuple[str, GreenWave, SignalPriority]]:
-        """``(run id, wave, signal)`` of every active window at ``node``."""
-        for run_id, sigs in list(self._by_node.get(node, {}).items()):
-            wave = self._waves[run_id]
-            for sig in sigs:
-                yield run_id, wave, sig
-
-
-def resolve_conflicts(new: GreenWave, new_id: str,
-                      active: Mapping[str, GreenWave] | ActiveWindows) -> GreenWave:
-    """Shift ``new``'s windows where they overlap an active run's on another phase.
-
-    The active (earlier-dispatched) runs keep their windows; at a contested signal the
-    new run's window starts when the earlier one ends, the delay propagates to every
-    later signal and to the ETA, and each conflict is reported.
-
-    Parameters
-    ----------
-    new : GreenWave
-        The new run's plan (changed in place and returned).
-    new_id : str
-        Its run id (its own windows in ``active`` are ignored).
-    active : mapping of run id to GreenWave, or ActiveWindows
-        The runs that keep their windows.
-    """
-    index = active if isinstance(active, ActiveWindows) else ActiveWindows.from_mapping(active)
-    delay = 0.0
-    conflicts = []
-    for sig in new.signals:
-        _shift(sig, delay)
-        for other_id, other, o in index.at(sig.node):
-            if other_id == new_id or o.phase == sig.phase:
-                continue
-            a0 = new.depart_s + sig.green_start_s
-            a1 = new.depart_s + sig.green_end_s
-            b0 = other.depart_s + o.green_start_s
-            b1 = other.depart_s + o.green_end_s
-            if a0 < b1 and b0 < a1:
-                shift = b1 - a0
-                delay += shift
-                _shift(sig, shift)
-                conflicts.append({"node": sig.node, "with": other_id, "delay_s": round(shift, 1),
-                                  "rule": "first dispatched keeps its green window"})
-    new.eta_s += delay
-    new.conflicts = conflicts
-    return new
-
-
-def arrival_times(path: Path, depart_s: float) -> np.ndarray:
-    """Absolute arrival time at each node of ``path``."""
-    return depart_s + path.times
+            sig = _normal(network, path, i, plan, phase, crossing, lead, depart, to_clock,
+                          arrive)
+            resolution = "crosses on the normal signal plan"
+        wait = depart + sig.arrival_s - arrive
+        lag += wait
+        signals.append(sig)
+        near = [b for b in blockers if b.overlaps(arrive - lead, depart + sig.arrival_s + HOLD_S)]
+        conflicts.append({
+            "node": node, "with": sorted({b.run_id for b in near}),
+            "same_incident": incident_id is not None and any(
+                b.incident_id == incident_id for b in near),
+            "phase": name, "other_phases": sorted({b.phase for b in near}),
+            "delay_s": round(wait, 1), "resolution": resolution, "rule": PRIORITY_RULE})
+    normal, eta_without = _without_priority(network, path, depart, clock_s, active, run_id)
+    eta = float(path.duration_s) + lag
+    if eta > eta_without + 1e-6:  # slower than no priority: plan without it
+        return GreenWave(signals=normal, eta_s=eta_without, eta_without_priority_s=eta_without,
+                         depart=depart, clock_s=clock_s, conflicts=conflicts, priority=False)
+    return GreenWave(signals=signals, eta_s=min(eta, eta_without),
+                     eta_without_priority_s=eta_without, depart=depart, clock_s=clock_s,
+                     conflicts=conflicts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -19,7 +20,7 @@ from routing.errors import NodeNotFound, PointTooFar
 from routing.profiles import Profile
 from routing.turns import TurnGraph, forbidden_turns
 
-__all__ = ["SignalPlan", "RoadNetwork", "MAX_SNAP_M", "expected_signal_delay"]
+__all__ = ["SignalPlan", "RoadNetwork", "MAX_SNAP_M", "expected_signal_delay", "plans_from_signals"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,14 @@ def expected_signal_delay(plan: SignalPlan, phase: int) -> float:
     return red * red / (2.0 * plan.cycle_s)
 
 
+def plans_from_signals(signals: pd.DataFrame) -> dict[int, SignalPlan]:
+    """Signal plans by node id from the ``signals`` layer (node, cycle_s, offset_s, phases)."""
+    return {int(row.node): SignalPlan(node=int(row.node), cycle_s=float(row.cycle_s),
+                                      offset_s=float(row.offset_s),
+                                      phases=tuple(json.loads(row.phases)))
+            for row in signals.itertuples()}
+
+
 class RoadNetwork:
     """Directed road network as numpy arrays, with a KD-tree for snapping.
 
@@ -132,8 +141,10 @@ class RoadNetwork:
         self.length = np.array([float(d["length"]) for *_, d in rows])
         self.speed_kph = np.array([float(d.get("speed_kph", 30.0)) for *_, d in rows])
         self.road_class = np.array([str(d.get("highway", "road")) for *_, d in rows])
+        self._classes, self._class_of = np.unique(self.road_class, return_inverse=True)
         self.lanes = np.array([int(d.get("lanes", 1) or 1) for *_, d in rows])
         self.names = [d.get("name") if isinstance(d.get("name"), str) else None for *_, d in rows]
+        self.road_ids = np.array([int(d.get("road_id", -1)) for *_, d in rows], dtype=np.int64)
         self.geometries = [d.get("geometry") for *_, d in rows]
         self.plans: dict[int, SignalPlan] = dict(plans or {})
         self.closed = np.zeros(len(rows), dtype=bool)
@@ -176,17 +187,56 @@ class RoadNetwork:
                     restrictions: pd.DataFrame | None = None) -> RoadNetwork:
         """Build from the graph, the ``signals`` layer (columns node, cycle_s, ...) and the
         ``turn_restrictions`` layer (columns from_node, via_node, to_node, restriction)."""
-        plans = {}
-        if signals is not None:
-            for row in signals.itertuples():
-                plans[int(row.node)] = SignalPlan(
-                    node=int(row.node), cycle_s=float(row.cycle_s), offset_s=float(row.offset_s),
-                    phases=tuple(json.loads(row.phases)))
+        plans = plans_from_signals(signals) if signals is not None else {}
         turns = None
         if restrictions is not None:
             turns = list(zip(restrictions["from_node"], restrictions["via_node"],
                              restrictions["to_node"], restrictions["restriction"], strict=True))
         return cls(graph, plans, turns)
+
+    def with_attributes(self, *, speed_kph: np.ndarray | None = None,
+                        closed: np.ndarray | None = None, lanes: np.ndarray | None = None,
+                        plans: Mapping[int, SignalPlan] | None = None) -> RoadNetwork:
+        """A copy with other per-edge attributes or signal plans, on the same topology.
+
+        The copy shares the topology (nodes, edges, turn graph, spatial index) with this
+        network, so engines can re-weight it without re-ordering; this network is left
+        unchanged (copy-on-write: what-if scenarios and live edits never mutate a network
+        other requests are reading).
+
+        Parameters
+        ----------
+        speed_kph, closed, lanes : numpy.ndarray, optional
+            Per-edge arrays (length :attr:`n_edges`), replacing the current ones.
+        plans : mapping, optional
+            Signal plans by node id, replacing the current ones.
+
+        Returns
+        -------
+        RoadNetwork
+
+        Raises
+        ------
+        ValueError
+            An array of the wrong length.
+        """
+        twin = copy.copy(self)
+        for name, value in (("speed_kph", speed_kph), ("closed", closed), ("lanes", lanes)):
+            if value is None:
+                continue
+            array = np.array(value, dtype=getattr(self, name).dtype)
+            if array.shape != (self.n_edges,):
+                raise ValueError(f"{name} needs {self.n_edges} values, got {array.shape}")
+            setattr(twin, name, array)
+        if plans is not None:
+            twin.plans = dict(plans)
+            twin._signal_delay = twin._edge_signal_delays()
+        return twin
+
+    @property
+    def n_edges(self) -> int:
+        """Number of (directed) road edges."""
+        return len(self.edge_u)
 
     @property
     def n_nodes(self) -> int:
@@ -204,7 +254,8 @@ class RoadNetwork:
 
     def edge_times(self, profile: Profile) -> np.ndarray:
         """Travel time (s) of every edge under ``profile`` (closed edges: +inf)."""
-        factors = np.array([profile.factors.get(c, 0.8) for c in self.road_class])
+        by_class = np.array([profile.factors.get(c, 0.8) for c in self._classes.tolist()])
+        factors = by_class[self._class_of] if len(self._classes) else np.ones(0)
         kph = self.speed_kph * factors
         if profile.max_kph:
             kph = np.minimum(kph, profile.max_kph)

@@ -1,4 +1,4 @@
-"""The routing service: routes, emergency runs with green waves, dispatch, coverage."""
+"""The routing service: routes, dispatch, coverage (emergency runs: :mod:`routing.runs`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path as Path_
 from typing import Any
@@ -15,70 +14,73 @@ from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from routing.ch import ContractionHierarchy
+from routing.cch import CCHTopology, CustomizedCCH
 from routing.engine import Path, PathEngine
 from routing.errors import (
     InvalidRequest,
     InvalidVehicle,
     StationNotFound,
     Unreachable,
-    VehicleNotFound,
 )
-from routing.greenwave import ActiveWindows, GreenWave, plan_green_wave, resolve_conflicts
 from routing.network import MAX_SNAP_M, RoadNetwork
 from routing.profiles import VEHICLES, Profile, is_peak
 
-__all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN", "RUN_RETENTION_S",
-           "ENGINE_KEYS"]
+__all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN", "ENGINE_KEYS"]
 
 logger = logging.getLogger(__name__)
 
 #: Default local time zone of a service (a city passes its own: ``timezone=``).
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_ISOCHRONE_MIN = 60.0
-#: An emergency run is forgotten this long after its ETA (no more position updates).
-RUN_RETENTION_S = 1800.0
-#: The engines a service uses, as ``(vehicle, peak, green_wave)``; their contraction
-#: hierarchies are what :meth:`RoutingService.save_hierarchies` writes.
+#: Engines kept for departures inside closure windows (one per set of closed edges).
+MAX_WINDOWED_ENGINES = 16
+#: The engines a service uses, as ``(vehicle, peak, green_wave)``; their customized
+#: hierarchies (and the CCH topology they share) are what
+#: :meth:`RoutingService.save_hierarchies` writes.
 ENGINE_KEYS = (("car", False, True), ("car", True, True), ("fire", False, True),
                ("fire", False, False), ("ambulance", False, True), ("ambulance", False, False))
 #: A location: ``{"lon", "lat"}``, ``{"address"}``, ``{"station"}`` or ``{"node"}``.
 Location = dict[str, Any]
 
 
-@dataclass
-class EmergencyRun:
-    """An active emergency run (kept for position updates and conflict checks)."""
-
-    run_id: str
-    vehicle: str
-    destination: int
-    path: Path
-    wave: GreenWave
-    depart_s: float
-    depart_at: dt.datetime
-    history: list[dict] = field(default_factory=list)
+def _in_service(stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The stations with a vehicle available (a ``vehicles`` of 0 retires a station)."""
+    if "vehicles" not in stations.columns:
+        return stations
+    vehicles = pd.to_numeric(stations["vehicles"], errors="coerce")
+    return stations[vehicles.isna() | (vehicles > 0)]
 
 
-def _signal_payload(sig: dict) -> dict:
-    out: dict[str, Any] = {"id": sig.pop("node")}
-    for key, value in sig.items():
-        digits = 6 if key in ("lon", "lat") else 1
-        out[key] = round(value, digits) if isinstance(value, float) else value
-    return out
+def _local(when: dt.datetime | None, tz: dt.tzinfo) -> dt.datetime:
+    """``when`` (now when None) as an aware time; a naive one is read in ``tz``."""
+    if when is None:
+        return dt.datetime.now(tz)
+    return when if when.tzinfo else when.replace(tzinfo=tz)
+
+
+def _reweight(engine: PathEngine, weights: np.ndarray, network: RoadNetwork) -> PathEngine:
+    """``engine`` with other per-edge weights on ``network`` (same topology), customized
+    on the engine's hierarchy; ``engine`` itself is left unchanged."""
+    if np.array_equal(weights, engine.weights) and network is engine.network:
+        return engine
+    twin = engine.with_weights(weights)
+    twin.network = network
+    return twin
+
+
+#: File of the CCH topology (node order + chordal supergraph) the saved metrics share,
+#: under the hierarchy directory (beside the metrics, one ``.npz`` per engine).
+TOPOLOGY_FILE = "cch/topology.npz"
 
 
 def _hierarchy_file(key: tuple[str, bool, bool]) -> str:
+    """File of an engine's customized metric."""
     vehicle, peak, green_wave = key
     return f"{vehicle}-{'peak' if peak else 'offpeak'}-{'gw' if green_wave else 'nogw'}.npz"
-
-
-def _aware(when: dt.datetime, tz: dt.tzinfo = LOCAL_TZ) -> dt.datetime:
-    """``when`` with the local time zone when it has none."""
-    return when if when.tzinfo else when.replace(tzinfo=tz)
 
 
 def _clock_seconds(when: dt.datetime, tz: dt.tzinfo = LOCAL_TZ) -> float:
@@ -105,24 +107,31 @@ class RoutingService:
     timezone : str or tzinfo, optional
         The city's local time zone (IANA name), in which departure times without a zone
         are read and peak hours and signal clocks run. Default :data:`LOCAL_TZ`.
+    closures : sequence, optional
+        Road edges closed over a time window only (objects with ``edge`` and
+        ``active(when) -> bool``, e.g. :class:`twin.road_state.Closure`): routes, dispatch,
+        coverage and isochrones leave them out for departures inside the window.
+    versions : dict, optional
+        The versions of the layers this service was derived from; every answer names them.
     """
 
     def __init__(self, network: RoadNetwork, stations: gpd.GeoDataFrame, *,
                  homes: gpd.GeoDataFrame | None = None,
                  geocoder: Callable[[str], tuple[float, float]] | None = None,
                  hierarchy_dir: str | PathLike | None = None,
-                 timezone: str | dt.tzinfo | None = None) -> None:
+                 timezone: str | dt.tzinfo | None = None,
+                 closures: Sequence[Any] = (), versions: dict[str, int] | None = None) -> None:
         self.network = network
+        self.closures = tuple(closures)
+        self.versions = dict(versions or {})
+        self._windowed: dict[tuple, PathEngine] = {}
+        self._windowed_lock = threading.Lock()
         self.tz: dt.tzinfo = (ZoneInfo(timezone) if isinstance(timezone, str)
                               else timezone or LOCAL_TZ)
         self.hierarchy_dir = Path_(hierarchy_dir) if hierarchy_dir is not None else None
-        self.stations = stations.reset_index(drop=True)
+        self.stations = _in_service(stations).reset_index(drop=True)
         self.homes = homes
         self.geocoder = geocoder
-        self._lock = threading.Lock()
-        self._runs: dict[str, EmergencyRun] = {}
-        self._windows = ActiveWindows()
-        self._ids = itertools.count(1)
         self._engines: dict[tuple[str, bool, bool], PathEngine] = {}
         idx, _ = network.snap_many(self.stations.geometry.x, self.stations.geometry.y)
         self._station_nodes = dict(zip(self.stations["id"], idx.tolist(), strict=True))
@@ -156,22 +165,38 @@ class RoutingService:
         return self._engines[key]
 
     def _attach_saved(self, engine: PathEngine, key: tuple[str, bool, bool]) -> None:
-        """Give ``engine`` its saved hierarchy when there is one for its current weights."""
-        if self.hierarchy_dir is None or not (self.hierarchy_dir / _hierarchy_file(key)).is_file():
+        """Give ``engine`` the saved CCH topology when it fits the network, and its saved
+        metric when that was customized for its current weights (else the first route
+        customizes, in milliseconds)."""
+        if self.hierarchy_dir is None:
             return
+        top_path = self.hierarchy_dir / TOPOLOGY_FILE
         path = self.hierarchy_dir / _hierarchy_file(key)
         try:
-            engine.use_hierarchy(ContractionHierarchy.load(path))
-        except (InvalidRequest, ValueError, OSError) as exc:
-            logger.debug("not using %s: %s", path, exc)
+            if not engine.has_topology and top_path.is_file():
+                engine.use_topology(CCHTopology.load(top_path))
+            if engine.has_topology and path.is_file():
+                engine.use_hierarchy(CustomizedCCH.load(path, engine.topology))
+        except (InvalidRequest, ValueError, KeyError, OSError) as exc:
+            logger.debug("not using the saved hierarchy %s: %s", path, exc)
 
     def save_hierarchies(self, directory: str | PathLike) -> list[Path_]:
-        """Contract the hierarchies of :data:`ENGINE_KEYS` and save them to ``directory``."""
+        """Save the CCH topology and the customized metrics of :data:`ENGINE_KEYS`.
+
+        The topology is ordered and contracted once (it depends on the network only);
+        each engine's metric is customized on it.
+        """
         directory = Path_(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        return [self.engine(vehicle, peak=peak, green_wave=gw).hierarchy.save(
-                    directory / _hierarchy_file((vehicle, peak, gw)))
-                for vehicle, peak, gw in ENGINE_KEYS]
+        engines = [self.engine(vehicle, peak=peak, green_wave=gw)
+                   for vehicle, peak, gw in ENGINE_KEYS]
+        (directory / TOPOLOGY_FILE).parent.mkdir(parents=True, exist_ok=True)
+        written = [engines[0].topology.save(directory / TOPOLOGY_FILE)]
+        for key, engine in zip(ENGINE_KEYS, engines, strict=True):
+            hierarchy = engine.hierarchy
+            hierarchy.fingerprint = engine.fingerprint
+            written.append(hierarchy.save(directory / _hierarchy_file(key)))
+        return written
 
     def warm(self) -> None:
         """Open every saved engine and run one route on each, so the compiled query code is
@@ -182,9 +207,9 @@ class RoutingService:
                 engine.route(0, 0)
 
     def _refresh(self) -> None:
-        for key, engine in self._engines.items():
+        """Re-customize every open engine for the network's current weights."""
+        for engine in self._engines.values():
             engine.refresh()
-            self._attach_saved(engine, key)
 
     # -- locations ---------------------------------------------------------------
     def locate(self, location: Location) -> int:
@@ -247,23 +272,76 @@ class RoutingService:
         dict
             ``geometry`` (GeoJSON), ``distance_m``, ``eta_s``, ``roads``, ``peak``.
         """
-        when = depart_at or dt.datetime.now(self.tz)
-        peak = is_peak(_clock_seconds(when, self.tz) / 3600)
-        engine = self.engine("car", peak=peak)
+        engine, peak = self.engine_at("car", depart_at=depart_at)
         path = engine.route(self.locate(origin), self.locate(destination))
         return {"geometry": self._geojson(path), "distance_m": round(path.length_m, 1),
-                "eta_s": round(path.duration_s, 1), "roads": self._roads(path), "peak": peak}
+                "eta_s": round(path.duration_s, 1), "roads": self._roads(path), "peak": peak,
+                "versions": self.versions}
 
     # -- multi-stop routes, snapping and travel-time tables (the OSRM dialect uses these) --
-    def _engine_at(self, vehicle: str, depart_at: dt.datetime | None,
-                   green_wave: bool) -> tuple[PathEngine, bool | None]:
-        """The engine :meth:`route` (``car``) or :meth:`dispatch` (fire, ambulance) uses."""
+    def engine_at(self, vehicle: str, *, depart_at: dt.datetime | None = None,
+                  green_wave: bool = True) -> tuple[PathEngine, bool | None]:
+        """The engine for a departure: ``car`` at peak or off-peak speeds, ``fire`` and
+        ``ambulance`` with or without signal priority; roads closed over a window that
+        holds at ``depart_at`` (default now) are left out.
+
+        Returns
+        -------
+        engine : PathEngine
+        peak : bool or None
+            For ``car``: whether peak speeds apply; None for emergency vehicles.
+        """
+        when = _local(depart_at, self.tz)
         if vehicle == "car":
-            when = depart_at or dt.datetime.now(self.tz)
-            peak = is_peak(_clock_seconds(when, self.tz) / 3600)
-            return self.engine("car", peak=peak), peak
-        self._check_vehicle(vehicle)
-        return self.engine(vehicle, green_wave=green_wave), None
+            peak: bool | None = is_peak(_clock_seconds(when, self.tz) / 3600)
+            key = ("car", bool(peak), True)
+        else:
+            self._check_vehicle(vehicle)
+            peak, key = None, (vehicle, False, green_wave)
+        engine = self.engine(key[0], peak=key[1], green_wave=key[2])
+        active = tuple(sorted({c.edge for c in self.closures if c.active(when)}))
+        if not active:
+            return engine, peak
+        with self._windowed_lock:
+            windowed = self._windowed.get((key, active))
+            if windowed is None:
+                weights = engine.weights.copy()
+                weights[list(active)] = np.inf
+                windowed = self._windowed[(key, active)] = _reweight(engine, weights,
+                                                                      self.network)
+                while len(self._windowed) > MAX_WINDOWED_ENGINES:
+                    self._windowed.pop(next(iter(self._windowed)))
+        return windowed, peak
+
+    def reweighted(self, network: RoadNetwork, *, stations: gpd.GeoDataFrame | None = None,
+                   homes: gpd.GeoDataFrame | None = None, closures: Sequence[Any] | None = None,
+                   versions: dict[str, int] | None = None) -> RoutingService:
+        """A new service on ``network`` (the same topology as this one's, other per-edge
+        attributes or signal plans), whose engines are this service's engines re-weighted
+        (metric customization on the same hierarchy, no re-contraction).
+
+        This service is left unchanged: requests holding it keep their answers.
+
+        Parameters
+        ----------
+        network : RoadNetwork
+            From :meth:`RoadNetwork.with_attributes` of this service's network.
+        stations, homes, closures, versions : optional
+            Replace this service's (default: the same).
+
+        Returns
+        -------
+        RoutingService
+        """
+        twin = RoutingService(
+            network, self.stations if stations is None else stations,
+            homes=self.homes if homes is None else homes, geocoder=self.geocoder,
+            hierarchy_dir=self.hierarchy_dir, timezone=self.tz,
+            closures=self.closures if closures is None else closures,
+            versions=self.versions if versions is None else versions)
+        for key, engine in list(self._engines.items()):
+            twin._engines[key] = _reweight(engine, network.edge_times(engine.profile), network)
+        return twin
 
     def snap(self, lon: float, lat: float, *, max_distance_m: float = MAX_SNAP_M) -> dict:
         """The routable node nearest to a point, as :meth:`locate` picks it for ``lon/lat``.
@@ -338,7 +416,7 @@ class RoutingService:
         """
         if len(waypoints) < 2:
             raise InvalidRequest("a route needs at least two waypoints")
-        engine, peak = self._engine_at(vehicle, depart_at, green_wave)
+        engine, peak = self.engine_at(vehicle, depart_at=depart_at, green_wave=green_wave)
         nodes = [self.locate(w) for w in waypoints]
         net = self.network
         legs = []
@@ -401,7 +479,7 @@ class RoutingService:
         """
         if not sources or not destinations:
             raise InvalidRequest("a table needs at least one source and one destination")
-        engine, peak = self._engine_at(vehicle, depart_at, green_wave)
+        engine, peak = self.engine_at(vehicle, depart_at=depart_at, green_wave=green_wave)
         src = np.array([self.locate(s) for s in sources], dtype=np.int64)
         dst = np.array([self.locate(d) for d in destinations], dtype=np.int64)
         turns = self.network.turn_graph
@@ -468,82 +546,6 @@ class RoutingService:
             acc[live] = acc[live] + acc[parents]
             up[live] = up[parents]
 
-    def emergency_route(self, origin: Location, destination: Location, *,
-                        vehicle: str = "fire", depart_at: dt.datetime | None = None) -> dict:
-        """Emergency route with its green wave; registers the run for position updates.
-
-        Returns
-        -------
-        dict
-            ``id``, ``geometry``, ``distance_m``, ``eta_s`` (with priority),
-            ``eta_without_priority_s``, ``signals`` (per signal: id, lon, lat, arrival_s,
-            green_start_s, green_end_s, action, ...), ``conflicts``.
-        """
-        engine = self.engine(vehicle, green_wave=True)
-        src, dst = self.locate(origin), self.locate(destination)
-        when = depart_at or dt.datetime.now(self.tz)
-        path = engine.route(src, dst)
-        with self._lock:
-            self._forget_runs_before(when)
-            run_id = f"{vehicle}-{next(self._ids)}"
-            wave = plan_green_wave(self.network, path, _clock_seconds(when, self.tz))
-            wave = resolve_conflicts(wave, run_id, self._windows)
-            self._runs[run_id] = EmergencyRun(run_id, vehicle, dst, path, wave,
-                                              _clock_seconds(when, self.tz), when)
-            self._windows.add(run_id, wave)
-            return self._run_payload(run_id)
-
-    def _forget_runs_before(self, when: dt.datetime) -> None:
-        """Drop the runs that arrived more than :data:`RUN_RETENTION_S` before ``when``."""
-        now = _aware(when, self.tz)
-        for run_id, run in list(self._runs.items()):
-            end = _aware(run.depart_at, self.tz) + dt.timedelta(
-                seconds=run.wave.eta_s + RUN_RETENTION_S)
-            if end < now:
-                del self._runs[run_id]
-                self._windows.remove(run_id)
-
-    def _run_payload(self, run_id: str) -> dict:
-        run = self._runs[run_id]
-        return {
-            "id": run_id, "vehicle": run.vehicle,
-            "depart_at": run.depart_at.isoformat(),
-            "geometry": self._geojson(run.path), "distance_m": round(run.path.length_m, 1),
-            "eta_s": round(run.wave.eta_s, 1),
-            "eta_without_priority_s": round(run.wave.eta_without_priority_s, 1),
-            "signals": [_signal_payload(s.to_dict()) for s in run.wave.signals],
-            "conflicts": run.wave.conflicts, "roads": self._roads(run.path),
-        }
-
-    def update_position(self, run_id: str, lon: float, lat: float,
-                        at: dt.datetime | None = None) -> dict:
-        """Re-plan a run from a live position (vehicle id, lon/lat, time).
-
-        Raises
-        ------
-        VehicleNotFound, PointTooFar, Unreachable
-        """
-        with self._lock:
-            run = self._runs.get(run_id)
-            if run is None:
-                raise VehicleNotFound(f"no active emergency run {run_id!r}")
-            src, _ = self.network.snap(lon, lat)
-            when = at or dt.datetime.now(self.tz)
-            path = self.engine(run.vehicle).route(src, run.destination)
-            wave = plan_green_wave(self.network, path, _clock_seconds(when, self.tz))
-            run.wave = resolve_conflicts(wave, run_id, self._windows)
-            self._windows.add(run_id, run.wave)
-            run.path, run.depart_s, run.depart_at = path, _clock_seconds(when, self.tz), when
-            run.history.append({"lon": lon, "lat": lat, "at": when.isoformat()})
-            return self._run_payload(run_id)
-
-    def finish(self, run_id: str) -> None:
-        """Forget a finished run."""
-        with self._lock:
-            if self._runs.pop(run_id, None) is None:
-                raise VehicleNotFound(f"no active emergency run {run_id!r}")
-            self._windows.remove(run_id)
-
     # -- dispatch and coverage ----------------------------------------------------
     @staticmethod
     def _check_vehicle(vehicle: str) -> None:
@@ -555,13 +557,18 @@ class RoutingService:
         return self.stations[self.stations["kind"] == vehicle]
 
     def dispatch(self, incident: Location, *, vehicle: str = "fire", green_wave: bool = True,
-                 limit: int = 5) -> list[dict]:
-        """Stations ranked by ETA to an incident (one search on the reversed graph)."""
+                 limit: int = 5, depart_at: dt.datetime | None = None) -> list[dict]:
+        """Stations ranked by ETA to an incident (one search on the reversed graph).
+
+        Stations with no vehicle available are not ranked; roads closed over a window
+        holding at ``depart_at`` (default now) are avoided.
+        """
         target = self.locate(incident)
         self._check_vehicle(vehicle)
         records, nodes = self._fleet.get(vehicle, ([], np.zeros(0, dtype=np.int64)))
-        with_gw = self.engine(vehicle, green_wave=True).many_to_one(target, nodes)
-        without = self.engine(vehicle, green_wave=False).many_to_one(target, nodes)
+        with_gw = self.engine_at(vehicle, depart_at=depart_at)[0].many_to_one(target, nodes)
+        without = self.engine_at(vehicle, depart_at=depart_at,
+                                 green_wave=False)[0].many_to_one(target, nodes)
         order = np.argsort(with_gw if green_wave else without, kind="stable")
         ranked = []
         for i in order[:limit]:
@@ -573,23 +580,28 @@ class RoutingService:
             raise Unreachable("no station can reach the incident")
         return ranked
 
-    def isochrone(self, station_id: str, minutes: float, *, green_wave: bool = True) -> dict:
+    def isochrone(self, station_id: str, minutes: float, *, green_wave: bool = True,
+                  depart_at: dt.datetime | None = None) -> dict:
         """Area a station reaches within ``minutes`` (GeoJSON polygon + stats)."""
         if not 0 < minutes <= MAX_ISOCHRONE_MIN:
             raise InvalidRequest(f"minutes must be in (0, {MAX_ISOCHRONE_MIN:.0f}]")
         row = self.stations[self.stations["id"] == station_id]
         if row.empty:
             raise StationNotFound(f"unknown station {station_id!r}")
-        engine = self.engine(str(row["kind"].iloc[0]), green_wave=green_wave)
+        engine, _ = self.engine_at(str(row["kind"].iloc[0]), depart_at=depart_at,
+                                   green_wave=green_wave)
         poly = engine.isochrone(self.station_node(station_id), minutes * 60)
         return {"station": station_id, "minutes": minutes, "green_wave": green_wave,
-                "geometry": shapely.geometry.mapping(poly)}
+                "geometry": shapely.geometry.mapping(poly), "versions": self.versions}
 
     def coverage(self, *, vehicle: str = "fire", minutes: float = 5.0,
                  add_stations: Sequence[tuple[float, float]] = (),
                  remove_stations: Sequence[str] = (),
-                 close_edges: Sequence[int] = ()) -> dict:
+                 depart_at: dt.datetime | None = None) -> dict:
         """Share of road length and households within ``minutes`` of any station.
+
+        Road closures and station changes are what-ifs of their own: derive a service
+        under those edits (:meth:`twin.city.City.scenario`) and ask it.
 
         Parameters
         ----------
@@ -601,14 +613,15 @@ class RoutingService:
             What-if: extra stations.
         remove_stations : sequence of str
             What-if: station ids taken out.
-        close_edges : sequence of int
-            What-if: closed road edges (indices of the ``roads`` layer).
+        depart_at : datetime, optional
+            When (roads closed over a window then are left out); default now.
 
         Returns
         -------
         dict
             ``with_green_wave`` and ``without_green_wave``, each with
-            ``road_length_share`` and ``household_share``; the stations used.
+            ``road_length_share`` and ``household_share``; the stations used; the layer
+            ``versions``.
         """
         if not 0 < minutes <= MAX_ISOCHRONE_MIN:
             raise InvalidRequest(f"minutes must be in (0, {MAX_ISOCHRONE_MIN:.0f}]")
@@ -618,25 +631,13 @@ class RoutingService:
             raise StationNotFound(f"unknown stations: {', '.join(sorted(unknown))}")
         nodes = [self._station_nodes[s] for s in stations["id"] if s not in set(remove_stations)]
         nodes += [self.network.snap(lon, lat)[0] for lon, lat in add_stations]
-        n_edges = len(self.network.edge_u)
-        if any(not 0 <= int(e) < n_edges for e in close_edges):
-            raise InvalidRequest(f"closed edge ids must be in [0, {n_edges})")
-        closed = np.asarray([int(e) for e in close_edges], dtype=np.int64)
-        saved = self.network.closed.copy()
-        try:
-            if len(closed):
-                self.network.closed[closed] = True
-                self._refresh()
-            result = {}
-            for label, gw in (("with_green_wave", True), ("without_green_wave", False)):
-                engine = self.engine(vehicle, green_wave=gw)
-                times = engine.multi_source(np.asarray(nodes, dtype=np.int64))
-                result[label] = self._coverage_shares(engine, times, minutes * 60)
-        finally:
-            if len(closed):
-                self.network.closed[:] = saved
-                self._refresh()
-        return {"vehicle": vehicle, "minutes": minutes, "stations": len(nodes), **result}
+        result = {}
+        for label, gw in (("with_green_wave", True), ("without_green_wave", False)):
+            engine, _ = self.engine_at(vehicle, depart_at=depart_at, green_wave=gw)
+            times = engine.multi_source(np.asarray(nodes, dtype=np.int64))
+            result[label] = self._coverage_shares(engine, times, minutes * 60)
+        return {"vehicle": vehicle, "minutes": minutes, "stations": len(nodes), **result,
+                "versions": self.versions}
 
     def _coverage_shares(self, engine: PathEngine, times: np.ndarray, budget: float) -> dict:
         net = self.network

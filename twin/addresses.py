@@ -21,6 +21,8 @@ import osmium
 import pandas as pd
 import shapely
 
+from address.corpus import read_tagged
+from address.crf import MODEL_FILE, CrfParser, train
 from address.errors import AddressUnavailable
 from address.gazetteer import Gazetteer, build_gazetteer
 from address.lifecycle import AddressLog
@@ -175,7 +177,9 @@ def build_step(ctx: BuildContext) -> None:
     """Build the gazetteer into ``<bundle>/address`` (nothing for a city abroad).
 
     Its places are the named ``pois`` and ``stations`` inside the road network's extent and
-    the named stops and stations of the city's OSM file (``ctx.extras["osm_file"]``).
+    the named stops and stations of the city's OSM file (``ctx.extras["osm_file"]``). With
+    a labelled corpus (input ``address_corpus``: ``token TAG`` lines, BIO or BIOES), a CRF
+    parser is trained on it and kept as ``address/parser.crfsuite``.
     """
     division: CityDivision | None = ctx.extras.get("division")
     if division is not None and not division.available:
@@ -193,6 +197,11 @@ def build_step(ctx: BuildContext) -> None:
         layers["stops"] = osm_stops(osm)
     build_gazetteer(layers, locality=locality, district_centroids=centroids).save(
         ctx.bundle_dir / "address")
+    corpus = ctx.extras.get("inputs", {}).get("address_corpus")
+    if corpus is not None:  # twin build --address-corpus PATH: a trained parser
+        addresses = read_tagged(corpus)
+        logger.info("training the address parser on %d labelled addresses", len(addresses))
+        train(addresses, ctx.bundle_dir / "address" / MODEL_FILE)
 
 
 def _address_key(change: dict) -> tuple[str, int]:
@@ -233,7 +242,10 @@ def load(city: City) -> AddressService | AddressesUnavailable:
         official = "districts" in city.layers and city.layers["districts"].info.source == "nbs"
         gazetteer = build_gazetteer(_layers(city.layers), locality=locality,
                                     district_centroids=None if official else _centroids(division))
-    return AddressService(gazetteer, log=edit_log(city), public_url=Settings().public_url)
+    model = directory / MODEL_FILE
+    parser = CrfParser(model) if model.is_file() else None
+    return AddressService(gazetteer, log=edit_log(city), public_url=Settings().public_url,
+                          parser=parser)
 
 
 def geocode_csv(city: City, path: Path, *, column: str, out: Path, crs: str = "wgs84",

@@ -68,7 +68,7 @@ EMBEDDED_CITIES = {"shanghai": "shanghai_center.osm", "shanghai-core": "shanghai
 #: The bundle file saying what is real and what is generated.
 REPORT_FILE = "build_report.json"
 #: Real inputs a city may bring (``twin build --schools FILE`` ...), replacing generated data.
-INPUT_KINDS = ("schools", "trips", "population", "signal_plans")
+INPUT_KINDS = ("schools", "trips", "population", "signal_plans", "address_corpus")
 #: Domain build steps, ``module:function``, run in this order after the core steps.
 DOMAIN_STEPS = (
     "twin.addresses:build_step",

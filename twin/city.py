@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from layers.raster import RasterStore
     from layers.service import LayerService
     from twin.divisions import CityDivision
+    from twin.live import LiveTwin
+    from twin.scenario_store import ScenarioStore
+    from twin.scenarios import Scenario
 
 __all__ = ["City"]
 
@@ -156,7 +159,11 @@ class City:
 
         engine = self.database_engine
         postgis = (engine, self.database_schema) if engine is not None else None
-        return LayerService(self.layers, edits_dir=self.edits_dir, postgis=postgis)
+        from twin.road_state import check_road_edit
+
+        service = LayerService(self.layers, edits_dir=self.edits_dir, postgis=postgis)
+        service.validators["roads"] = check_road_edit
+        return service
 
     @cached_property
     def rasters(self) -> RasterStore:
@@ -238,19 +245,72 @@ class City:
         return self._service("twin.addresses")
 
     @cached_property
+    def live(self) -> LiveTwin:
+        """The models derived from the layers, kept current as they are edited
+        (:mod:`twin.live`)."""
+        from twin.live import LiveTwin
+
+        return LiveTwin(self)
+
+    @property
     def routing(self) -> Any:
-        """The routing service: paths, green wave, dispatch, coverage (:mod:`routing`)."""
-        return self._service("twin.emergency")
+        """The current routing service: paths, green wave, dispatch, coverage
+        (:mod:`routing`), derived from the layers as they are now."""
+        return self.live.model("routing")
 
-    @cached_property
+    @property
     def bikes(self) -> Any:
-        """The shared-bike quota model (:mod:`twin.bikes`)."""
-        return self._service("twin.bikes")
+        """The current shared-bike quota model (:mod:`twin.bikes`)."""
+        return self.live.model("bikes")
+
+    @property
+    def schools(self) -> Any:
+        """The current school-district model (:mod:`twin.schools`)."""
+        return self.live.model("schools")
 
     @cached_property
-    def schools(self) -> Any:
-        """The school-district model (:mod:`twin.schools`)."""
-        return self._service("twin.schools")
+    def runs(self) -> Any:
+        """Emergency runs and their green windows, shared by every worker (:mod:`twin.runs`)."""
+        return self._service("twin.runs")
+
+    @cached_property
+    def scenarios(self) -> ScenarioStore:
+        """The stored what-if scenarios, shared by every worker (:mod:`twin.scenario_store`)."""
+        from twin.scenario_store import FileScenarioStore, PostgisScenarioStore
+
+        if self.database_engine is not None:
+            return PostgisScenarioStore(self.database_engine, self.database_schema)
+        return FileScenarioStore(self.edits_dir / "scenarios")
+
+    def scenario(self, edits: list[dict[str, Any]]) -> Scenario:
+        """A what-if: the models under ``edits``, the live city untouched.
+
+        Parameters
+        ----------
+        edits : list of dict
+            Each ``{"layer", "id", "op", "properties", "geometry"}`` (``op`` update by
+            default), ``{"layer", "op": "create", "feature"}`` or ``{"layer", "id",
+            "op": "delete"}``; see :mod:`twin.scenarios`.
+
+        Returns
+        -------
+        Scenario
+            Also a context manager: ``with city.scenario(edits) as s: s.routing...``.
+
+        Raises
+        ------
+        twin.scenarios.InvalidScenario
+            An edit names an unknown layer or feature, or is malformed.
+
+        Examples
+        --------
+        >>> with city.scenario([{"layer": "roads", "id": "1", "properties":   # doctest: +SKIP
+        ...                      {"closed": True}}]) as s:
+        ...     s.routing.coverage(minutes=5)
+        """
+        from twin.scenarios import Scenario
+
+        return Scenario.from_edits(self, edits)
 
     def warm(self) -> None:
         """Open what the first requests would otherwise wait for: the address and routing

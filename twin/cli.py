@@ -49,13 +49,15 @@ def build(
     population: Annotated[Path | None, typer.Option(help="Population GeoTIFF")] = None,
     signal_plans: Annotated[Path | None, typer.Option(
         help="Real signal timing plans (JSON, the project's plan format)")] = None,
+    address_corpus: Annotated[Path | None, typer.Option(
+        help="Labelled addresses (token TAG lines, BIO/BIOES) to train the address parser")] = None,
 ) -> None:
     """Build a city bundle (central Shanghai by default; ``--name shanghai-core`` is its
     2.4 km centre)."""
     from twin.build import build_city
 
     inputs = {"schools": schools, "trips": trips, "population": population,
-              "signal_plans": signal_plans}
+              "signal_plans": signal_plans, "address_corpus": address_corpus}
     bundle = build_city(name=name, osm=osm, build_dir=build_dir, seed=seed, force=force,
                         progress=not quiet,
                         inputs={k: v for k, v in inputs.items() if v is not None})

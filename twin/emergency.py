@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 from layers.registry import LayerRegistry
 from routing.errors import PointTooFar
-from routing.network import RoadNetwork
+from routing.network import RoadNetwork, plans_from_signals
 from routing.service import RoutingService
 from twin.bundle import BuildContext
+from twin.road_state import edge_state
 from twin.roads import layers_to_graph
 
 if TYPE_CHECKING:
     from twin.city import City
 
-__all__ = ["load", "build_step", "HIERARCHY_DIR", "ROUTABLE_LEVELS"]
+__all__ = ["load", "derive", "build_step", "HIERARCHY_DIR", "ROUTABLE_LEVELS"]
 
 #: Geocoding levels precise enough to route to.
-ROUTABLE_LEVELS = ("door", "place", "interpolated", "road")
+ROUTABLE_LEVELS = ("door", "poi", "interpolated", "road")
 #: Where the bundle keeps the contracted routing hierarchies.
 HIERARCHY_DIR = "routing"
 
@@ -43,28 +47,102 @@ def _geocoder(city: City):  # noqa: ANN202 - returns a callable or None
     return geocode
 
 
+def _frames(layers: LayerRegistry | Mapping[str, gpd.GeoDataFrame]
+            ) -> Mapping[str, gpd.GeoDataFrame]:
+    if isinstance(layers, LayerRegistry):
+        return {name: layer.data for name, layer in layers.items()}
+    return layers
+
+
+def _stations(frames: Mapping[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    parts = [frames[n] for n in ("fire_stations", "ambulance_stations") if n in frames]
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=4326)
+
+
+def _same_topology(roads: gpd.GeoDataFrame, network: RoadNetwork) -> bool:
+    """Whether ``roads`` has the edges ``network`` was built on (ids and end nodes)."""
+    if len(roads) != network.n_edges or not np.isin(roads.index, network.road_ids).all():
+        return False
+    order = pd.Series(np.arange(network.n_edges), index=network.road_ids)[roads.index].to_numpy()
+    ids = network.node_ids
+    return bool((ids[network.edge_u[order]] == roads["u"].to_numpy()).all()
+                and (ids[network.edge_v[order]] == roads["v"].to_numpy()).all())
+
+
+def _network(frames: Mapping[str, gpd.GeoDataFrame], base: RoutingService | None,
+             signals_changed: bool) -> tuple[RoadNetwork, tuple]:
+    """The network the layers describe, re-weighting ``base``'s when the topology holds."""
+    roads = frames["roads"]
+    if base is not None and _same_topology(roads, base.network):
+        network = base.network
+        plans = plans_from_signals(frames["signals"]) if signals_changed else None
+    else:
+        graph = layers_to_graph(frames["nodes"], roads)
+        network = RoadNetwork.from_layers(graph, frames["signals"], frames.get("turn_restrictions"))
+        plans = None
+    state = edge_state(roads, network)
+    return (network.with_attributes(speed_kph=state.speed_kph, closed=state.closed,
+                                    lanes=state.lanes, plans=plans), state.windows)
+
+
+def derive(city: City, frames: Mapping[str, gpd.GeoDataFrame], *,
+           base: RoutingService | None = None,
+           versions: dict[str, int] | None = None) -> RoutingService:
+    """The routing service the layers describe now (see :mod:`twin.live`).
+
+    An edit of road properties (closures and their windows, speeds, one-way, lanes),
+    signal plans, stations or homes re-weights ``base``'s engines on the same hierarchy;
+    an edit of the topology (roads added or removed, end nodes moved) builds anew.
+
+    Parameters
+    ----------
+    city : City
+        The city (for the geocoder, time zone and saved hierarchies).
+    frames : mapping
+        The layers the service reads (``roads``, ``nodes``, ``signals``, stations, homes).
+    base : RoutingService, optional
+        The service derived before (None: build from the layers).
+    versions : dict, optional
+        The versions of ``frames``.
+
+    Returns
+    -------
+    RoutingService
+    """
+    versions = dict(versions or {})
+    changed = base is None or base.versions.get("signals") != versions.get("signals")
+    network, windows = _network(frames, base, changed)
+    stations = _stations(frames)
+    homes = frames.get("homes")
+    if base is not None and network.n_edges == base.network.n_edges and \
+            network.turn_graph is base.network.turn_graph:
+        return base.reweighted(network, stations=stations, homes=homes, closures=windows,
+                               versions=versions)
+    return RoutingService(network, stations, homes=homes, geocoder=_geocoder(city),
+                          hierarchy_dir=city.bundle_dir / HIERARCHY_DIR,
+                          timezone=city.division.timezone, closures=windows, versions=versions)
+
+
 def _service(layers: LayerRegistry, graph: nx.MultiDiGraph, **kwargs: Any) -> RoutingService:
     turns = layers["turn_restrictions"].data if "turn_restrictions" in layers else None
     network = RoadNetwork.from_layers(graph, layers["signals"].data, turns)
-    stations = pd.concat(
-        [layers[name].data for name in ("fire_stations", "ambulance_stations") if name in layers],
-        ignore_index=True)
     homes = layers["homes"].data if "homes" in layers else None
-    return RoutingService(network, stations, homes=homes, **kwargs)
+    return RoutingService(network, _stations(_frames(layers)), homes=homes, **kwargs)
 
 
 def load(city: City) -> RoutingService:
-    """Open the routing service on the city's graph, signal plans, stations and homes."""
-    return _service(city.layers, city.graph, geocoder=_geocoder(city),
-                    hierarchy_dir=city.bundle_dir / HIERARCHY_DIR,
-                    timezone=city.division.timezone)
+    """The city's current routing service (derived from its layers; see :mod:`twin.live`)."""
+    return city.live.model("routing")
 
 
 def build_step(ctx: BuildContext) -> None:
-    """Contract the routing hierarchies into ``ctx.bundle_dir / "routing"``.
+    """Save the routing hierarchies into ``ctx.bundle_dir / "routing"``.
 
-    The graph is rebuilt from the ``nodes`` and ``roads`` layers, as :func:`load` does,
-    so the saved hierarchies match the network the service opens.
+    The CCH topology (nested-dissection order + chordal supergraph, ``cch/topology.npz``)
+    is built once for the network and each service engine's metric is customized on it
+    (``<vehicle>-<peak>-<gw>.npz``). The graph is rebuilt from the ``nodes`` and
+    ``roads`` layers, as :func:`load` does, so the saved files match the network the
+    service opens.
     """
     graph = layers_to_graph(ctx.layers["nodes"].data, ctx.layers["roads"].data)
     _service(ctx.layers, graph).save_hierarchies(ctx.bundle_dir / HIERARCHY_DIR)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from layers.errors import BundleError
 
 __all__ = ["TwinError", "BuildError", "SourceNotFound", "BundleError", "DatabaseError",
-           "SignalPlanError", "ExportError"]
+           "SignalPlanError", "ExportError", "InvalidScenario", "ScenarioNotFound"]
 
 
 class TwinError(Exception):
@@ -30,3 +30,11 @@ class SignalPlanError(BuildError, ValueError):
 
 class ExportError(TwinError, ValueError):
     """An export cannot be made as asked (bad format, zoom range, layers or output path)."""
+
+
+class InvalidScenario(TwinError, ValueError):
+    """A what-if scenario's edits are malformed or name layers / features the city lacks."""
+
+
+class ScenarioNotFound(TwinError, LookupError):
+    """No stored scenario has that id (never made, deleted, or expired)."""

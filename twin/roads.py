@@ -319,6 +319,10 @@ def graph_to_layers(graph: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDa
     roads = edges[[c for c in keep if c in edges.columns]].copy()
     roads["maxspeed"] = roads["maxspeed"].astype("string")
     roads["name"] = roads["name"].astype("string")
+    # editable state the live models read (twin.road_state): open, no roadworks window
+    roads["closed"] = False
+    roads["closed_from"] = pd.Series(pd.NA, index=roads.index, dtype="string")
+    roads["closed_until"] = pd.Series(pd.NA, index=roads.index, dtype="string")
     if {"osm_from", "osm_to"} <= set(roads.columns) and roads["osmid"].gt(0).all():
         roads.index = road_feature_ids(roads)
         roads = roads.sort_index()
@@ -339,7 +343,7 @@ def layers_to_graph(nodes: gpd.GeoDataFrame, roads: gpd.GeoDataFrame) -> nx.Mult
     -------
     networkx.MultiDiGraph
     """
-    edges = roads.set_index(["u", "v", "key"])
+    edges = roads.assign(road_id=roads.index).set_index(["u", "v", "key"])
     edges = edges.assign(name=edges["name"].astype(object).where(edges["name"].notna(), None))
     graph = ox.graph_from_gdfs(nodes, edges, graph_attrs={"crs": "epsg:4326"})
     return graph

@@ -15,8 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES = REPO_ROOT / "data" / "sources"
 DEFAULT_BUILD_DIR = REPO_ROOT / "build"
 DEFAULT_CITY = "shanghai"
-#: Roles an API key may have; writes need ``editor`` or ``admin``.
-ROLES = ("reader", "editor", "admin")
+#: Roles an API key may have: layer and address writes need ``editor``, emergency runs
+#: ``dispatcher``, scenarios ``planner``; ``admin`` may do everything.
+ROLES = ("reader", "editor", "dispatcher", "planner", "admin")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
 
 
@@ -34,7 +35,8 @@ class Settings(BaseSettings):
     database_url : str or None
         Serve from PostGIS instead of the embedded store (``TWIN_DATABASE_URL``).
     api_keys : dict
-        API key -> role (``reader``, ``editor``, ``admin``); writes need editor or admin.
+        API key -> role (``reader``, ``editor``, ``dispatcher``, ``planner``, ``admin``);
+        layer and address writes need editor or admin, emergency runs dispatcher or admin.
         ``TWIN_API_KEYS='{"secret": "editor"}'``.
     public_url : str
         Base URL used in links and QR codes.

@@ -15,8 +15,9 @@ __all__ = ["router"]
 router = APIRouter(tags=["bikes"])
 
 
-def _geojson(gdf: Any) -> dict[str, Any]:
-    return json.loads(gdf.to_json(drop_id=True))
+def _geojson(gdf: Any, versions: dict[str, int]) -> dict[str, Any]:
+    """A FeatureCollection, with the layer versions it was computed on as a member."""
+    return {**json.loads(gdf.to_json(drop_id=True)), "versions": versions}
 
 
 @router.get("/bikes/quotas", summary="Quota per H3 cell (合理投放量), demand at an hour")
@@ -28,13 +29,15 @@ def get_quotas(
     """GeoJSON; properties ``h3`` (cell id string), ``quota``, ``pickups``, ``dropoffs``,
     ``net_flow``, ``basis`` (``real`` or ``simulated`` trips) and ``source``; 400 for a
     resolution outside 7-10 or an hour outside 0-23."""
-    return _geojson(city.bikes.quotas(res=res, hour=hour))
+    bikes = city.bikes
+    return _geojson(bikes.quotas(res=res, hour=hour), bikes.versions)
 
 
 @router.get("/bikes/fences", summary="Parking fences (电子围栏)")
 def get_fences(res: Annotated[int, Query()] = 9, city: City = Depends(get_city)) -> dict[str, Any]:
     """GeoJSON polygons with ``capacity`` and the cell's ``quota``."""
-    return _geojson(city.bikes.fences(res=res))
+    bikes = city.bikes
+    return _geojson(bikes.fences(res=res), bikes.versions)
 
 
 @router.get("/bikes/rebalancing", summary="Rebalancing moves before a peak")

@@ -100,12 +100,19 @@ def _change(change: Any) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(change), default=str))
 
 
+def _applied(city: City, change: Any) -> dict[str, Any]:
+    """The stored change, once the models that read its layer are derived again here
+    (the writer's next request sees its edit; other workers within a poll)."""
+    city.live.refresh()
+    return _change(change)
+
+
 @router.post("/layers/{name}/features", status_code=201, summary="Add a feature (editor key)")
 def post_feature(name: LayerName, feature: Annotated[dict[str, Any], Body()],
                  city: City = Depends(get_city),
                  role: str = Depends(require_editor)) -> dict[str, Any]:
     """Body: a GeoJSON Feature. Returns the change with the new id."""
-    return _change(city.layer_service.create(name, feature))
+    return _applied(city, city.layer_service.create(name, feature))
 
 
 @router.patch("/layers/{name}/features/{fid}", summary="Edit a feature (editor key)")
@@ -115,7 +122,7 @@ def patch_feature(name: LayerName, fid: Annotated[str, PathParam(max_length=64)]
                   city: City = Depends(get_city),
                   role: str = Depends(require_editor)) -> dict[str, Any]:
     """409 with the current version when ``version`` is stale."""
-    return _change(city.layer_service.update(name, fid, feature, version=version))
+    return _applied(city, city.layer_service.update(name, fid, feature, version=version))
 
 
 @router.delete("/layers/{name}/features/{fid}", summary="Delete a feature (editor key)")
@@ -124,7 +131,7 @@ def delete_feature(name: LayerName, fid: Annotated[str, PathParam(max_length=64)
                    city: City = Depends(get_city),
                    role: str = Depends(require_editor)) -> dict[str, Any]:
     """409 with the current version when ``version`` is stale."""
-    return _change(city.layer_service.delete(name, fid, version=version))
+    return _applied(city, city.layer_service.delete(name, fid, version=version))
 
 
 @router.get("/layers/{name}/changes", summary="What changed since a time")

@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import get_city
+from api.auth import Caller, require_dispatcher, require_role
+from api.deps import ScenarioParam, get_city, get_view, no_scenario
 from twin.city import City
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["routing"])
-# Point-to-point routes take about a millisecond (contraction hierarchies): their handlers
-# run on the event loop, which is cheaper than a hop to the thread pool and back. One-to-many
-# work (dispatch, coverage, isochrones) stays in the thread pool.
+# Every handler is a plain ``def``: FastAPI runs it in the thread pool, so no CPU work (a
+# route query, a scenario's first derivation, a durable write) ever holds the event loop.
 
 
 class Location(BaseModel):
@@ -53,9 +53,12 @@ class RouteRequest(BaseModel):
 
 
 class EmergencyRequest(RouteRequest):
-    """An emergency run with a green wave."""
+    """An emergency run with a green wave (``depart_at``: 5 min ago to 24 h ahead)."""
 
     vehicle: Literal["fire", "ambulance"] = "fire"
+    incident_id: str | None = Field(None, min_length=1, max_length=64,
+                                    pattern=r"^[A-Za-z0-9_.:\-]+$",
+                                    description="the incident several runs serve together")
 
 
 class PositionUpdate(BaseModel):
@@ -74,44 +77,76 @@ class DispatchRequest(BaseModel):
     incident: Location
     vehicle: Literal["fire", "ambulance"] = "fire"
     limit: int = Field(5, ge=1, le=50)
+    depart_at: dt.datetime | None = Field(
+        None, description="when (roads closed over a window then are avoided); default now")
 
 
 @router.post("/routes", summary="Fastest route for normal traffic")
-async def post_route(body: RouteRequest, city: City = Depends(get_city)) -> dict[str, Any]:
+def post_route(body: RouteRequest, view: Any = Depends(get_view)) -> dict[str, Any]:
     """Route as GeoJSON geometry with ``distance_m`` and ``eta_s`` (signal delays included)."""
-    return city.routing.route(body.origin.as_dict(), body.destination.as_dict(),
+    return view.routing.route(body.origin.as_dict(), body.destination.as_dict(),
                               depart_at=body.depart_at)
 
 
-@router.post("/routes/emergency", summary="Emergency route with its green wave (一路绿灯)")
-async def post_emergency(body: EmergencyRequest, city: City = Depends(get_city)) -> dict[str, Any]:
-    """Route, ETA with and without priority, and the priority plan of every signal."""
-    return city.routing.emergency_route(body.origin.as_dict(), body.destination.as_dict(),
-                                        vehicle=body.vehicle, depart_at=body.depart_at)
+#: Reading one run (its route and position history) is for dispatchers too.
+_read_runs = require_role("dispatcher", "admin", write=False)
+RunId = Annotated[str, PathParam(max_length=64)]
+# Run writes hold a cross-process lock and fsync (or commit): plain ``def`` handlers, so
+# they run in the thread pool, off the event loop.
 
 
-@router.post("/routes/emergency/{run_id}/position", summary="Re-plan from a live position")
-async def post_position(run_id: Annotated[str, PathParam(max_length=64)], body: PositionUpdate,
+@router.post("/routes/emergency", dependencies=[Depends(no_scenario)],
+             summary="Dispatch an emergency run with its green wave (一路绿灯)")
+def post_emergency(body: EmergencyRequest, caller: Caller = Depends(require_dispatcher),
+                   city: City = Depends(get_city)) -> dict[str, Any]:
+    """Route, ETA with and without priority, and the priority plan of every signal, planned
+    around the other active runs' green windows and shared by every worker. Needs a
+    ``dispatcher`` or ``admin`` key."""
+    return city.runs.create(body.origin.as_dict(), body.destination.as_dict(),
+                            vehicle=body.vehicle, depart_at=body.depart_at,
+                            incident_id=body.incident_id, actor=caller.actor)
+
+
+@router.get("/routes/emergency", summary="Signals held for emergency runs (no vehicles)")
+def get_held_signals(city: City = Depends(get_city)) -> dict[str, Any]:
+    """Per junction and phase, the green windows held now or later (ISO 8601 start/end)
+    and how many runs and incidents share them."""
+    return city.runs.held_signals()
+
+
+@router.get("/routes/emergency/{run_id}", summary="One active emergency run")
+def get_emergency(run_id: RunId, caller: Caller = Depends(_read_runs),
+                  city: City = Depends(get_city)) -> dict[str, Any]:
+    """The run as last planned, by any worker; ``404`` when it is not active."""
+    return city.runs.get(run_id)
+
+
+@router.post("/routes/emergency/{run_id}/position", dependencies=[Depends(no_scenario)],
+             summary="Re-plan from a live position")
+def post_position(run_id: RunId, body: PositionUpdate,
+                  caller: Caller = Depends(require_dispatcher),
                   city: City = Depends(get_city)) -> dict[str, Any]:
     """The run re-planned from the reported position."""
-    return city.routing.update_position(run_id, body.lon, body.lat, body.at)
+    return city.runs.update_position(run_id, body.lon, body.lat, body.at, actor=caller.actor)
 
 
 @router.delete("/routes/emergency/{run_id}", status_code=204,
                summary="Finish an emergency run (its green windows are released)")
-async def delete_emergency(run_id: Annotated[str, PathParam(max_length=64)],
+def delete_emergency(run_id: RunId, caller: Caller = Depends(require_dispatcher),
                      city: City = Depends(get_city)) -> Response:
-    """Forget the run; ``404`` when there is no such active run."""
-    city.routing.finish(run_id)
+    """End the run; ``404`` when there is no such active run."""
+    city.runs.finish(run_id, actor=caller.actor)
     return Response(status_code=204)
 
 
 @router.post("/dispatch", summary="Stations ranked by ETA to an incident (消防一键护航)")
-def post_dispatch(body: DispatchRequest, city: City = Depends(get_city)) -> dict[str, Any]:
+def post_dispatch(body: DispatchRequest, view: Any = Depends(get_view)) -> dict[str, Any]:
     """Ranked stations with ETA with and without green wave."""
+    routing = view.routing
     return {"incident": body.incident.as_dict(), "vehicle": body.vehicle,
-            "stations": city.routing.dispatch(body.incident.as_dict(), vehicle=body.vehicle,
-                                              limit=body.limit)}
+            "stations": routing.dispatch(body.incident.as_dict(), vehicle=body.vehicle,
+                                         limit=body.limit, depart_at=body.depart_at),
+            "versions": routing.versions}
 
 
 @router.get("/coverage", summary="Share of roads and households reached in N minutes")
@@ -119,20 +154,33 @@ def get_coverage(
     vehicle: Literal["fire", "ambulance"] = "fire",
     minutes: Annotated[float, Query(gt=0, le=60)] = 5.0,
     remove: Annotated[list[str] | None, Query(description="station ids taken out")] = None,
-    close: Annotated[list[int] | None, Query(description="road edge ids closed")] = None,
+    close: Annotated[list[str] | None, Query(
+        max_length=500, description="road feature ids closed (a one-shot scenario)")] = None,
+    depart_at: Annotated[dt.datetime | None, Query(
+        description="when (roads closed over a window then are left out); default now")] = None,
+    scenario: ScenarioParam = None,
     city: City = Depends(get_city),
 ) -> dict[str, Any]:
-    """Coverage with and without green wave; what-if via ``remove`` and ``close``."""
-    return city.routing.coverage(vehicle=vehicle, minutes=minutes,
-                                 remove_stations=remove or (), close_edges=close or ())
+    """Coverage with and without green wave; what-if via ``remove``, ``close`` or a
+    stored ``scenario`` (``close`` adds its closures on top of the scenario's edits)."""
+    from twin.scenarios import Scenario, scenario_for
+
+    view: Any = city if scenario is None else scenario_for(city, scenario)
+    if close:
+        edits = [{"layer": "roads", "id": fid, "properties": {"closed": True}} for fid in close]
+        base = [] if scenario is None else view.edits
+        view = Scenario.from_edits(city, [*base, *edits])
+    return view.routing.coverage(vehicle=vehicle, minutes=minutes,
+                                 remove_stations=remove or (), depart_at=depart_at)
 
 
 @router.get("/isochrones", summary="Area a station reaches within N minutes")
 def get_isochrone(
     station: Annotated[str, Query(min_length=1, max_length=64)],
     minutes: Annotated[float, Query(gt=0, le=60)] = 5.0,
-    city: City = Depends(get_city),
+    depart_at: Annotated[dt.datetime | None, Query()] = None,
+    view: Any = Depends(get_view),
 ) -> dict[str, Any]:
     """A GeoJSON Feature with the isochrone polygon."""
-    iso = city.routing.isochrone(station, minutes)
+    iso = view.routing.isochrone(station, minutes, depart_at=depart_at)
     return {"type": "Feature", "geometry": iso.pop("geometry"), "properties": iso}

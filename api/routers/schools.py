@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import get_city
-from twin.city import City
+from api.deps import get_view
 
 __all__ = ["router"]
 
@@ -17,20 +16,23 @@ router = APIRouter(tags=["schools"])
 Level = Annotated[str, Query(max_length=16, description="kindergarten, primary or middle")]
 
 
-def _geojson(gdf: Any) -> dict[str, Any]:
-    return json.loads(gdf.to_json(drop_id=True))
+def _geojson(gdf: Any, versions: dict[str, int]) -> dict[str, Any]:
+    """A FeatureCollection, with the layer versions it was computed on as a member."""
+    return {**json.loads(gdf.to_json(drop_id=True)), "versions": versions}
 
 
 @router.get("/schools", summary="Schools with capacity and assigned pupils (GeoJSON)")
-def get_schools(level: Level = "primary", city: City = Depends(get_city)) -> dict[str, Any]:
+def get_schools(level: Level = "primary", view: Any = Depends(get_view)) -> dict[str, Any]:
     """Properties include ``capacity``, ``assigned`` and ``utilisation``; 400 for a bad level."""
-    return _geojson(city.schools.schools_table(level))
+    schools = view.schools
+    return _geojson(schools.schools_table(level), schools.versions)
 
 
 @router.get("/schools/districts", summary="School districts (学区) as polygons")
-def get_districts(level: Level = "primary", city: City = Depends(get_city)) -> dict[str, Any]:
+def get_districts(level: Level = "primary", view: Any = Depends(get_view)) -> dict[str, Any]:
     """One polygon per school; ``parts`` = 1 for a contiguous district."""
-    return _geojson(city.schools.districts(level))
+    schools = view.schools
+    return _geojson(schools.districts(level), schools.versions)
 
 
 @router.get("/schools/lookup", summary="Which school for this address (一键查)")
@@ -39,21 +41,24 @@ def lookup(
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     level: Level = "primary",
-    city: City = Depends(get_city),
+    view: Any = Depends(get_view),
 ) -> dict[str, Any]:
     """School, district, walking distance and route, capacity status, and the official
     对口 school when the address names its residents' committee (else ``official`` is
     null); 404 with candidates."""
-    return city.schools.lookup(address=address, lon=lon, lat=lat, level=level)
+    schools = view.schools
+    return {**schools.lookup(address=address, lon=lon, lat=lat, level=level), "versions": schools.versions}
 
 
 @router.get("/schools/shortfall", summary="Missing places now and forecast (学位缺口)")
-def shortfall(level: Level = "primary", city: City = Depends(get_city)) -> dict[str, Any]:
+def shortfall(level: Level = "primary", view: Any = Depends(get_view)) -> dict[str, Any]:
     """Unplaced pupils per district and a five-year cohort forecast of the gap."""
-    return city.schools.shortfall(level)
+    schools = view.schools
+    return {**schools.shortfall(level), "versions": schools.versions}
 
 
 @router.get("/schools/metrics", summary="Assignment quality vs the nearest-school baseline")
-def metrics(level: Level = "primary", city: City = Depends(get_city)) -> dict[str, Any]:
+def metrics(level: Level = "primary", view: Any = Depends(get_view)) -> dict[str, Any]:
     """Capacity violations, share assigned, walking distances, contiguity."""
-    return city.schools.metrics(level)
+    schools = view.schools
+    return {**schools.metrics(level), "versions": schools.versions}

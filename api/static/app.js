@@ -4,6 +4,7 @@
   const { colorOf, styleFor, checkbox, popupHtml } = window.citytwinStyle;
   const ON_BY_DEFAULT = new Set(["roads", "signals", "fire_stations", "schools"]);
   const status = document.getElementById("status");
+  const HELD_POLL_MS = 5000;
   const base = new URL(".", window.location.href).href.replace(/\/$/, "");
   const [layerRes, rasterRes] = await Promise.all([
     fetch(base + "/layers"), fetch(base + "/rasters"),
@@ -62,8 +63,43 @@
       map.on("mouseleave", layer.name, () => { map.getCanvas().style.cursor = ""; });
     }
     status.textContent = layers.length + " layers · " + rasters.length + " rasters";
+    heldSignals(map, base);
   });
   map.on("idle", () => { document.body.dataset.mapIdle = "1"; });
+
+  // Signals held green for emergency runs (GET /routes/emergency), polled every few seconds.
+  function heldSignals(map, base) {
+    const empty = { type: "FeatureCollection", features: [] };
+    map.addSource("held-signals", { type: "geojson", data: empty });
+    map.addLayer({ id: "held-signals", type: "circle", source: "held-signals", paint: {
+      "circle-radius": ["+", 6, ["*", 2, ["get", "runs"]]], "circle-color": "#16a34a",
+      "circle-stroke-color": "#ffffff", "circle-stroke-width": 2 } });
+    const count = document.getElementById("held-count");
+    checkbox(document.getElementById("emergency"), "held-signals", "绿波信号 Held signals",
+      "#16a34a", true, (on) =>
+        map.setLayoutProperty("held-signals", "visibility", on ? "visible" : "none"));
+    map.on("click", "held-signals", (e) => {
+      new maplibregl.Popup().setLngLat(e.lngLat)
+        .setHTML(popupHtml("绿波 Held signal", e.features[0].properties)).addTo(map);
+    });
+    async function poll() {
+      try {
+        const res = await fetch(base + "/routes/emergency");
+        if (!res.ok) return;
+        const held = await res.json();
+        map.getSource("held-signals").setData({ type: "FeatureCollection",
+          features: held.signals.map((s) => ({ type: "Feature",
+            geometry: { type: "Point", coordinates: [s.lon, s.lat] },
+            properties: { junction: s.id, phase: s.phase, start: s.start, end: s.end,
+              runs: s.runs, incidents: s.incidents } })) });
+        count.textContent = held.signals.length + " held · " + held.runs + " runs";
+      } catch (err) {
+        console.warn("held signals:", err);
+      }
+    }
+    poll();
+    setInterval(poll, HELD_POLL_MS);
+  }
 })().catch((err) => {
   document.getElementById("status").textContent = "error: " + err;
   console.error(err);

@@ -22,7 +22,7 @@ Demand
     apart, more trips starting at the fringe), routed with ``duarouter`` (``--validate``).
 
 Routes
-    The fire engine's route is the one :meth:`routing.service.RoutingService.emergency_route`
+    The fire engine's route is the one :meth:`twin.runs.EmergencyRuns.create`
     returns, map-matched onto SUMO edges (:func:`map_route`), and checked to be the same
     streets (:func:`route_overlap`).
 """
@@ -264,9 +264,11 @@ def plan_routes(city, net_file: Path, pairs: list[tuple[str, str]], *, depart_at
     routes = []
     for station, name in pairs:
         lon, lat = INCIDENTS[name]
-        plan = city.routing.emergency_route({"station": station}, {"lon": lon, "lat": lat},
-                                            vehicle="fire", depart_at=depart_at)
-        city.routing.finish(plan["id"])
+        when = depart_at if depart_at.tzinfo else depart_at.replace(tzinfo=city.routing.tz)
+        city.runs.clock = lambda when=when: when  # plan as the service would at departure
+        plan = city.runs.create({"station": station}, {"lon": lon, "lat": lat},
+                                vehicle="fire", depart_at=when, actor="benchmark")
+        city.runs.finish(plan["id"], actor="benchmark")
         edges = map_route(net, plan["geometry"]["coordinates"])
         length = sum(net.getEdge(e).getLength() for e in edges)
         shares = route_overlap(net, edges, plan["geometry"]["coordinates"])

@@ -34,7 +34,7 @@ def test_exact_door(city: City) -> None:
     assert best["level"] == "door" and best["code"] == truth["code"] and best["score"] == 1.0
     assert best["lon"] == pytest.approx(truth["lon"]) and best["lat"] == pytest.approx(truth["lat"])
     assert best["address"] == "上海市黄浦区南京东路635号"
-    assert best["components"]["district_code"] == "310101"
+    assert best["inferred"]["district_code"] == "310101"
 
 
 @pytest.mark.parametrize(

@@ -167,5 +167,5 @@ def test_interpolated_level_and_error(city: City) -> None:
 
 
 def test_levels_and_flags_are_declared(city: City) -> None:
-    assert {"interpolated", "city"} <= set(LEVELS) and LEVELS.index("place") == 1
+    assert {"interpolated", "city"} <= set(LEVELS) and LEVELS.index("poi") == 1
     assert {"road_corrected", "road_suggested", "road_unknown"} <= set(FLAGS)

@@ -26,6 +26,14 @@ def test_normalize(raw: str, clean: str) -> None:
     assert normalize(raw) == clean
 
 
+def test_normalize_keeps_its_output_on_its_fast_paths() -> None:
+    # full-width, traditional and variant characters in one table; controls removed
+    assert normalize("上海市黃浦區\u200b四川中路２０號衖") == "上海市黄浦区四川中路20号弄"
+    # noise words are removed in order: 斜对面 loses its 对面 first
+    assert normalize("淮海中路775号斜对面") == "淮海中路775号斜"
+    assert normalize("南京东路第六百三十五号号") == "南京东路635号"
+
+
 def test_numerals_inside_names_are_kept() -> None:
     assert normalize("四川中路") == "四川中路"
     assert normalize("九江路一号") == "九江路1号"

@@ -76,7 +76,7 @@ def _places(g: Gazetteer, name: str) -> pd.DataFrame:
 
 def test_places_table(gazetteer: Gazetteer) -> None:
     g = gazetteer
-    assert "place" in LEVELS and LEVELS.index("place") == 1
+    assert "poi" in LEVELS and "place" not in LEVELS and LEVELS.index("poi") == 1
     assert "远方商店" not in set(g.places["name"])  # outside the road network's extent
     nanjing = _places(g, "南京东路")
     assert len(nanjing) == 1 and nanjing.at[0, "kind"] == "station"
@@ -103,7 +103,7 @@ def test_places_table(gazetteer: Gazetteer) -> None:
 def test_place_names_and_station_suffixes(geocoder: Geocoder, query: str) -> None:
     results = geocoder.geocode(query)
     best = results[0]
-    assert best["level"] == "place" and best["kind"] == "station" and best["name"] == "人民广场"
+    assert best["level"] == "poi" and best["kind"] == "station" and best["name"] == "人民广场"
     assert best["lon"] == pytest.approx(121.4750)
     assert [r["kind"] for r in results] == ["station", "stop"]  # the far stop: second
     assert "place_ambiguous" in best["flags"]
@@ -111,7 +111,7 @@ def test_place_names_and_station_suffixes(geocoder: Geocoder, query: str) -> Non
 
 def test_a_poi_with_its_door(geocoder: Geocoder, gazetteer: Gazetteer) -> None:
     best = geocoder.geocode("华联超市")[0]
-    assert best["level"] == "place" and best["kind"] == "poi"
+    assert best["level"] == "poi" and best["kind"] == "poi"
     assert best["code"] == gazetteer.door_code("南京东路", 635)
     assert best["address"] == "上海市黄浦区南京东路635号华联超市"
     assert geocoder.geocode("星巴克（南京东路店）")[0]["name"] == "星巴克南京东路店"
@@ -125,15 +125,15 @@ def test_a_door_address_resolves_at_door_level_first(geocoder: Geocoder,
     results = geocoder.geocode("南京东路635号")  # also the name of a POI
     assert results[0]["level"] == "door"
     assert results[0]["code"] == gazetteer.door_code("南京东路", 635)
-    place = next(r for r in results if r["level"] == "place")
+    place = next(r for r in results if r["level"] == "poi")
     assert place["score"] < results[0]["score"]
 
 
 def test_a_road_name_stays_a_road_and_a_station_takes_its_suffix(geocoder: Geocoder) -> None:
     road = geocoder.geocode("南京东路")
-    assert [r["level"] for r in road] == ["road", "place"]
+    assert [r["level"] for r in road] == ["road", "poi"]
     station = geocoder.geocode("南京东路站")
-    assert station[0]["level"] == "place" and station[0]["kind"] == "station"
+    assert station[0]["level"] == "poi" and station[0]["kind"] == "station"
     assert station[0]["flags"][:2] == ["place_station", "place_suffix:站"]
 
 
@@ -143,7 +143,7 @@ def test_no_fuzzy_place_matches(geocoder: Geocoder, query: str) -> None:
         results = geocoder.geocode(query)
     except AddressNotFound:
         return
-    assert all(r["level"] != "place" for r in results)
+    assert all(r["level"] != "poi" for r in results)
 
 
 def test_places_are_saved_and_loaded(gazetteer: Gazetteer, tmp_path: Path) -> None:
@@ -175,7 +175,8 @@ def test_embedded_city_parses_six_character_streets(city: City) -> None:
     assert c.street == "瑞金二路街道" and c.community == "茂名居委会"
     assert c.community_code is not None
     best = city.address.geocode("瑞金二路街道茂名居委会")[0]
-    assert best["level"] == "street" and best["components"]["district_code"] == "310101"
+    assert best["level"] == "street" and best["inferred"]["district_code"] == "310101"
+    assert best["inferred"]["street_code"] == "310101023"
 
 
 def test_embedded_city_stations_are_places(city: City) -> None:
@@ -184,7 +185,7 @@ def test_embedded_city_stations_are_places(city: City) -> None:
     roads = city.layers["roads"].data.total_bounds
     assert places["lon"].between(roads[0] - 0.01, roads[2] + 0.01).all()
     best = city.address.geocode("豫园站")[0]
-    assert best["level"] == "place" and best["kind"] == "station"
+    assert best["level"] == "poi" and best["kind"] == "station"
 
 
 def test_central_city_geocodes_places_over_http(central_city: City) -> None:
@@ -197,9 +198,9 @@ def test_central_city_geocodes_places_over_http(central_city: City) -> None:
         res = client.get("/geocode", params={"q": "人民广场"})
         assert res.status_code == 200
         best = res.json()["results"][0]
-        assert best["level"] == "place" and best["name"] == "人民广场"
+        assert best["level"] == "poi" and best["name"] == "人民广场"
         assert 121.46 < best["lon"] < 121.48 and 31.22 < best["lat"] < 31.24
         station = client.get("/geocode", params={"q": "上海火车站"}).json()["results"][0]
-        assert station["level"] == "place" and station["name"] == "上海火车站"
+        assert station["level"] == "poi" and station["name"] == "上海火车站"
         door = client.get("/geocode", params={"q": "上海市黄浦区南京东路635号"}).json()
         assert door["results"][0]["level"] == "door"

@@ -47,7 +47,8 @@ def test_app_opens_and_warms_the_city_in_its_lifespan(city: City) -> None:
         opened = c.app.state.city
         assert opened is not city and c.get("/health").json()["city"] == city.name
         # ready before the first request: services opened, layers projected for tiling
-        assert {"address", "routing", "layer_service"} <= set(vars(opened))
+        assert {"address", "live", "layer_service"} <= set(vars(opened))
+        assert opened.live.derived("routing") is not None
         assert {"roads", "pois"} <= set(opened.layer_service._projected)
 
 

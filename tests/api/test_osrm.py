@@ -100,7 +100,7 @@ def test_matrix_equals_native_routes(osrm: routingpy.OSRM, http: httpx.Client) -
 
 def test_fire_answers_the_dispatch_eta_and_creates_no_run(osrm: routingpy.OSRM,
                                                           http: httpx.Client, city: City) -> None:
-    runs_before = dict(city.routing._runs)
+    runs_before = city.runs.active()
     res = http.post("/dispatch", json={"incident": INCIDENT, "vehicle": "fire", "limit": 10})
     assert res.status_code == 200, res.text
     stations = res.json()["stations"]
@@ -120,7 +120,7 @@ def test_fire_answers_the_dispatch_eta_and_creates_no_run(osrm: routingpy.OSRM,
     assert matrix.durations[0][0] < driving.durations[0][0]
     ambulance = osrm.matrix(locations=locations, profile="ambulance")
     assert len(ambulance.durations) == n + 1
-    assert city.routing._runs == runs_before
+    assert city.runs.active() == runs_before
 
 
 def test_multi_waypoint_route_has_one_leg_per_pair(http: httpx.Client) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -9,11 +12,18 @@ from api import create_app
 from twin import City, Settings
 
 INCIDENT = {"lon": 121.484, "lat": 31.238}
+NOW = dt.datetime.fromisoformat("2026-11-23T08:00:00+08:00")
+DISPATCHER = {"X-API-Key": "http-dispatcher"}
 
 
 @pytest.fixture(scope="module")
-def client(city: City) -> TestClient:
-    with TestClient(create_app(Settings(), city=city)) as c:
+def client(city: City, tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    copy = tmp_path_factory.mktemp("http") / "core"  # runs logged here stay here
+    shutil.copytree(city.bundle_dir, copy)
+    twin = City.load(copy)
+    twin.runs.clock = lambda: NOW
+    settings = Settings(api_keys={DISPATCHER["X-API-Key"]: "dispatcher"})
+    with TestClient(create_app(settings, city=twin), headers=DISPATCHER) as c:
         yield c
 
 
@@ -36,6 +46,7 @@ def test_emergency_route(client: TestClient) -> None:
     assert gone.status_code == 404 and run["id"] in gone.json()["detail"]
     assert client.post(f"/routes/emergency/{run['id']}/position",
                        json={"lon": lon, "lat": lat}).status_code == 404
+    assert client.get(f"/routes/emergency/{run['id']}").status_code == 404
 
 
 def test_route_and_dispatch_and_coverage(client: TestClient) -> None:
@@ -64,10 +75,16 @@ def test_route_and_dispatch_and_coverage(client: TestClient) -> None:
         ("post", "/routes/emergency", {"origin": {"station": "nope"}, "destination": INCIDENT}, 404),
         ("post", "/routes/emergency", {"origin": {"lon": 999, "lat": 31}, "destination": INCIDENT}, 422),
         ("post", "/routes/emergency/fire-99999/position", {"lon": 121.47, "lat": 31.23}, 404),
+        ("post", "/routes/emergency", {"origin": {"station": "F1"}, "destination": INCIDENT,
+                                       "depart_at": "2026-11-25T08:00:00+08:00"}, 422),
+        ("post", "/routes/emergency", {"origin": {"station": "F1"}, "destination": INCIDENT,
+                                       "depart_at": "2026-11-23T07:54:00+08:00"}, 422),
+        ("post", "/routes/emergency", {"origin": {"station": "F1"}, "destination": INCIDENT,
+                                       "incident_id": "a b"}, 422),
         ("post", "/dispatch", {"incident": {}}, 422),
         ("get", "/coverage?minutes=0", None, 422),
         ("get", "/coverage?minutes=5&remove=XX", None, 404),
-        ("get", "/coverage?minutes=5&close=99999999", None, 400),
+        ("get", "/coverage?minutes=5&close=99999999", None, 422),
         ("get", "/isochrones?station=F1&minutes=1000", None, 422),
         ("get", "/isochrones?station=ZZ&minutes=5", None, 404),
     ],

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
-import numpy as np
 import pytest
 
 from routing.errors import InvalidVehicle, PointTooFar, StationNotFound, VehicleNotFound
-from routing.service import ENGINE_KEYS, LOCAL_TZ, RUN_RETENTION_S, RoutingService
+from routing.service import ENGINE_KEYS, LOCAL_TZ, RoutingService
 from twin import City
 
 DEPART = dt.datetime(2026, 11, 23, 8, 0, tzinfo=LOCAL_TZ)
 INCIDENT = {"lon": 121.484, "lat": 31.238}
 
 
-def test_green_wave_plans_every_signal_on_the_route(city: City) -> None:
-    run = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
+@pytest.fixture(scope="module")
+def runs(city: City, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """The emergency runs of a copy of the fixture city, on a clock at :data:`DEPART`
+    (sharing and the priority rule: ``test_runs.py``)."""
+    copy = tmp_path_factory.mktemp("runs") / "core"
+    shutil.copytree(city.bundle_dir, copy)
+    runs = City.load(copy).runs
+    runs.clock = lambda: DEPART
+    return runs
+
+
+def test_green_wave_plans_every_signal_on_the_route(city: City, runs) -> None:  # noqa: ANN001
+    run = runs.create({"station": "F1"}, INCIDENT, depart_at=DEPART)
     assert run["signals"], "route crosses signalized intersections"
     signal_nodes = set(city.layers["signals"].data["node"])
     arrivals = [s["arrival_s"] for s in run["signals"]]
@@ -30,83 +41,44 @@ def test_green_wave_plans_every_signal_on_the_route(city: City) -> None:
         assert sig["recovery_end_s"] > sig["green_end_s"]
     assert run["eta_s"] <= run["eta_without_priority_s"]
     assert run["eta_s"] < arrivals[-1] + 600
-    city.routing.finish(run["id"])
+    runs.finish(run["id"])
 
 
-def test_eta_without_priority_counts_red_waits(city: City) -> None:
-    run = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
+def test_eta_without_priority_counts_red_waits(runs) -> None:  # noqa: ANN001
+    run = runs.create({"station": "F1"}, INCIDENT, depart_at=DEPART)
     # up to the first signal both runs are identical; its red wait is the least extra time
     first = run["signals"][0]
     assert run["eta_without_priority_s"] >= run["eta_s"] + first["normal_wait_s"] - 0.1
     # a route through no red light at all would have equal ETAs
     assert run["eta_without_priority_s"] > run["eta_s"]
-    city.routing.finish(run["id"])
+    runs.finish(run["id"])
 
 
-def test_position_update_replans(city: City) -> None:
-    run = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
+def test_position_update_replans(runs) -> None:  # noqa: ANN001
+    run = runs.create({"station": "F1"}, INCIDENT, depart_at=DEPART)
     coords = run["geometry"]["coordinates"]
     lon, lat = coords[len(coords) // 2]
     later = DEPART + dt.timedelta(seconds=run["eta_s"] / 2)
-    again = city.routing.update_position(run["id"], lon, lat, later)
-    assert again["id"] == run["id"]
+    again = runs.update_position(run["id"], lon, lat, later)
+    assert again["id"] == run["id"] and again["revision"] == 2
     assert again["distance_m"] < run["distance_m"]
     assert again["eta_s"] < run["eta_s"]
-    city.routing.finish(run["id"])
+    assert again["depart_at"] == later.isoformat()
+    assert again["history"] == [{"lon": lon, "lat": lat, "at": later.isoformat()}]
+    runs.finish(run["id"])
     with pytest.raises(VehicleNotFound):
-        city.routing.update_position(run["id"], lon, lat, later)
+        runs.update_position(run["id"], lon, lat, later)
 
 
-def test_two_vehicles_at_one_intersection_are_resolved(city: City) -> None:
-    first = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
-    windows = {s["id"]: s for s in first["signals"]}
-    second = None
-    # find another station whose run crosses one of the first run's signals on another phase,
-    # then time its departure so that both arrive there together
-    # origins: the other stations, then signalized junctions spread over the city
-    signals = city.layers["signals"].data
-    origins = [{"station": s} for s in (*city.layers["ambulance_stations"].data["id"],
-                                         *city.layers["fire_stations"].data["id"]) if s != "F1"]
-    origins += [{"lon": g.x, "lat": g.y} for g in signals.geometry.iloc[::7]]
-    for origin in origins:
-        vehicle = "ambulance" if str(origin.get("station", "F"))[0] == "A" else "fire"
-        for target in first["signals"]:
-            probe = city.routing.emergency_route(
-                origin, {"lon": target["lon"], "lat": target["lat"]},
-                vehicle=vehicle, depart_at=DEPART)
-            city.routing.finish(probe["id"])
-            shared = [s for s in probe["signals"]
-                      if s["id"] in windows and s["phase"] != windows[s["id"]]["phase"]]
-            if not shared:
-                continue
-            sig = shared[0]
-            shift = windows[sig["id"]]["arrival_s"] - sig["arrival_s"]
-            second = city.routing.emergency_route(
-                origin, {"lon": target["lon"], "lat": target["lat"]},
-                vehicle=vehicle, depart_at=DEPART + dt.timedelta(seconds=shift))
-            break
-        if second is not None:
-            break
-    try:
-        assert second is not None, "some station's run crosses the first run on another phase"
-        assert second["conflicts"], "simultaneous arrivals on different phases conflict"
-        assert all(c["with"] == first["id"] and c["delay_s"] > 0 for c in second["conflicts"])
-        assert "first dispatched" in second["conflicts"][0]["rule"]
-    finally:
-        city.routing.finish(first["id"])
-        if second is not None:
-            city.routing.finish(second["id"])
-
-
-def test_dispatch_ranks_by_eta(city: City) -> None:
+def test_dispatch_ranks_by_eta(city: City, runs) -> None:  # noqa: ANN001
     ranked = city.routing.dispatch(INCIDENT, vehicle="fire")
     etas = [r["eta_s"] for r in ranked]
     assert etas == sorted(etas) and len(ranked) == len(city.layers["fire_stations"].data)
     assert all(r["eta_s"] <= r["eta_without_priority_s"] for r in ranked)
     best = ranked[0]["station"]
-    direct = city.routing.emergency_route({"station": best}, INCIDENT, depart_at=DEPART)
+    direct = runs.create({"station": best}, INCIDENT, depart_at=DEPART)
     assert direct["eta_s"] == pytest.approx(ranked[0]["eta_s"], abs=0.2)
-    city.routing.finish(direct["id"])
+    runs.finish(direct["id"])
     with pytest.raises(InvalidVehicle):
         city.routing.dispatch(INCIDENT, vehicle="tank")
 
@@ -124,25 +96,16 @@ def test_coverage_and_what_if(city: City) -> None:
     assert added["with_green_wave"]["road_length_share"] > base["with_green_wave"][
         "road_length_share"]
     roads = city.layers["roads"].data
-    busiest = list(np.flatnonzero(roads["highway"].isin(["primary", "trunk"]).to_numpy()))
-    closed = city.routing.coverage(minutes=3, close_edges=busiest)
+    busiest = roads.index[roads["highway"].isin(["primary", "trunk"])]
+    with city.scenario([{"layer": "roads", "id": str(fid), "properties": {"closed": True}}
+                        for fid in busiest]) as what_if:
+        closed = what_if.routing.coverage(minutes=3)
     assert closed["with_green_wave"]["road_length_share"] < base["with_green_wave"][
         "road_length_share"]
-    # closures are undone after the what-if
+    # the what-if never touched the live city
     assert city.routing.coverage(minutes=3) == base
     with pytest.raises(StationNotFound):
         city.routing.coverage(remove_stations=["nope"])
-
-
-def test_runs_are_forgotten_after_their_eta(city: City) -> None:
-    old = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=DEPART)
-    later = DEPART + dt.timedelta(seconds=old["eta_s"] + RUN_RETENTION_S + 60)
-    new = city.routing.emergency_route({"station": "F1"}, INCIDENT, depart_at=later)
-    with pytest.raises(VehicleNotFound):
-        city.routing.finish(old["id"])
-    # the forgotten run's windows are released: the same route again has no conflict with it
-    assert all(c["with"] != old["id"] for c in new["conflicts"])
-    city.routing.finish(new["id"])
 
 
 def test_saved_hierarchies_are_used_when_they_match(city: City, tmp_path) -> None:  # noqa: ANN001

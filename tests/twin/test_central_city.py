@@ -56,13 +56,13 @@ def test_dispatch_route_and_coverage_across_the_city(central_city: City) -> None
     assert len(ranked) == len(central_city.layers["fire_stations"].data)
     etas = [r["eta_s"] for r in ranked]
     assert etas == sorted(etas)
-    run = routing.emergency_route({"station": ranked[-1]["station"]}, incident)
+    run = central_city.runs.create({"station": ranked[-1]["station"]}, incident)
     try:
         assert run["distance_m"] > 3000  # the farthest station is across the city
         assert len(run["signals"]) >= 5
         assert run["eta_s"] <= run["eta_without_priority_s"]
     finally:
-        routing.finish(run["id"])
+        central_city.runs.finish(run["id"])
     coverage = routing.coverage(minutes=5)
     share = coverage["with_green_wave"]["road_length_share"]
     assert 0.8 <= share <= 1.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from twin.bundle import BuildContext
 if TYPE_CHECKING:
     from twin.city import City
 
-__all__ = ["BikeService", "TRIPS_DIR", "load", "build_step", "service_from_layers"]
+__all__ = ["derive", "BikeService", "TRIPS_DIR", "load", "build_step", "service_from_layers"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,5 +127,21 @@ def build_step(ctx: BuildContext) -> None:
 
 
 def load(city: City) -> BikeService:
-    """Open the bike model on the city's layers and, if it has them, its real trips."""
-    return service_from_layers(city.layers, trips=_read_trips(city.bundle_dir))
+    """The city's current bike model (derived from its layers; see :mod:`twin.live`)."""
+    return city.live.model("bikes")
+
+
+def derive(city: City, frames: Mapping[str, gpd.GeoDataFrame], *,
+           base: BikeService | None = None,
+           versions: dict[str, int] | None = None) -> BikeService:
+    """The bike model with the parking fences of the ``bike_fences`` layer as they are now.
+
+    The demand model (fitted once, on trips) is shared with ``base``; an edited, added or
+    removed fence changes the quota of its cell (see :meth:`BikeService.with_fences`).
+    """
+    if base is None:
+        base = service_from_layers(city.layers, trips=_read_trips(city.bundle_dir))
+        if "bike_fences" not in frames:
+            return base
+        return base.with_fences(frames["bike_fences"], versions=versions, baseline=True)
+    return base.with_fences(frames.get("bike_fences"), versions=versions)

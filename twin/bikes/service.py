@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
+import h3
 import numpy as np
 import pandas as pd
 import shapely
@@ -90,6 +91,14 @@ class _Model:
     hourly_drop: np.ndarray
 
 
+def _capacity_by_cell(fences: gpd.GeoDataFrame | None) -> dict[str, float]:
+    """Total fence capacity per H3 cell."""
+    if fences is None or not len(fences):
+        return {}
+    caps = pd.to_numeric(fences["capacity"], errors="coerce").fillna(0.0)
+    return caps.groupby(fences["h3"].astype(str)).sum().to_dict()
+
+
 def _empty_points() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=4326), crs=4326)
 
@@ -158,6 +167,49 @@ class BikeService:
         self._trip_cache: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._metrics: dict[int, dict[str, Any]] = {}
         self._grid_holdout: dict[str, Any] | None = None
+        self.versions: dict[str, int] = {}
+        self._fence_layer: gpd.GeoDataFrame | None = None
+        self._fence_baseline: dict[str, float] = {}
+
+    def with_fences(self, fences: gpd.GeoDataFrame | None, *,
+                    versions: dict[str, int] | None = None,
+                    baseline: bool = False) -> BikeService:
+        """This model with the parking fences of a ``bike_fences`` layer (``h3``,
+        ``capacity``), sharing the fitted demand; this model is left unchanged.
+
+        A cell whose fences lost capacity (a fence shrunk or removed) against the baseline
+        loses as much of its quota: the bikes it could park there are gone. Added capacity
+        does not raise a quota (the quota follows demand).
+
+        Parameters
+        ----------
+        fences : geopandas.GeoDataFrame or None
+            The fences now (None: no fence layer).
+        versions : dict, optional
+            The layer versions the answers name.
+        baseline : bool
+            Take ``fences`` as the baseline capacities (the fences as built).
+
+        Returns
+        -------
+        BikeService
+        """
+        twin = copy.copy(self)
+        twin.versions = dict(versions or {})
+        twin._fence_layer = fences
+        if baseline:
+            twin._fence_baseline = _capacity_by_cell(fences)
+        return twin
+
+    def _fence_cut(self, cells: pd.Series, res: int) -> np.ndarray:
+        """Quota lost per cell to fence capacity removed since the baseline."""
+        if self._fence_layer is None or not self._fence_baseline:
+            return np.zeros(len(cells))
+        if h3.get_resolution(next(iter(self._fence_baseline))) != res:
+            return np.zeros(len(cells))
+        now = _capacity_by_cell(self._fence_layer)
+        lost = {c: cap - now.get(c, 0.0) for c, cap in self._fence_baseline.items()}
+        return np.array([max(0.0, lost.get(c, 0.0)) for c in cells])
 
     @property
     def source(self) -> str:
@@ -295,8 +347,9 @@ class BikeService:
         drop = m.hourly_drop[hour] if hour is not None else m.hourly_drop.sum(axis=0)
         active = (m.quota > 0) | (pick > 0) | (drop > 0)
         cells = m.cells[active]
+        quota = np.maximum(0, m.quota[active] - self._fence_cut(cells["h3"], res))
         return gpd.GeoDataFrame({
-            "h3": cells["h3"].to_numpy(), "quota": m.quota[active].astype(int),
+            "h3": cells["h3"].to_numpy(), "quota": quota.astype(int),
             "pickups": np.round(pick[active], 2), "dropoffs": np.round(drop[active], 2),
             "net_flow": np.round(drop[active] - pick[active], 2),
             "parking_capacity": np.round(m.capacity[active], 1),
@@ -312,6 +365,9 @@ class BikeService:
         bike, centred on the point of the nearest road closest to the cell centre.
         """
         res = check_res(res)
+        if self._fence_layer is not None and self._fence_baseline and \
+                h3.get_resolution(next(iter(self._fence_baseline))) == res:
+            return self._fence_layer
         if res not in self._fences:
             self._fences[res] = self._draw_fences(self.model(res), max_fences)
         return self._fences[res]

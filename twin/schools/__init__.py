@@ -11,6 +11,7 @@ the ``school_districts`` layer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -30,7 +31,7 @@ from twin.schools.service import LEVELS, SchoolService
 if TYPE_CHECKING:
     from twin.city import City
 
-__all__ = ["LEVELS", "SchoolService", "CommitteeIndex", "load", "build_step", "homes_step"]
+__all__ = ["derive", "LEVELS", "SchoolService", "CommitteeIndex", "load", "build_step", "homes_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +120,29 @@ def build_step(ctx: BuildContext) -> None:
 
 
 def load(city: City) -> SchoolService:
-    """Open the school service on the city's schools, homes, road graph and committees."""
+    """The city's current school service (derived from its layers; see :mod:`twin.live`)."""
+    return city.live.model("schools")
 
-    def geocode(text: str) -> list[dict]:
-        return city.address.geocode(text, limit=1)
 
-    layers = city.layers
-    committees = CommitteeIndex(
-        layers["communities"].data if "communities" in layers else None,
-        layers["streets"].data if "streets" in layers else None)
-    return SchoolService(city.graph, layers["schools"].data, layers["homes"].data,
-                         geocoder=geocode, committees=committees)
+def derive(city: City, frames: Mapping[str, gpd.GeoDataFrame], *,
+           base: SchoolService | None = None,
+           versions: dict[str, int] | None = None) -> SchoolService:
+    """The school service on the ``schools`` and ``homes`` layers as they are now.
+
+    A school's capacity, a new or closed school, or the pupils of a home change the
+    assignment, the districts, lookups and shortfalls of the next answer. The walking
+    network and the residents' committees are shared with ``base``.
+    """
+    if base is not None:
+        walk, committees, geocoder = base.walk, base.committees, base.geocoder
+    else:
+        layers = city.layers
+        walk, committees = None, CommitteeIndex(
+            layers["communities"].data if "communities" in layers else None,
+            layers["streets"].data if "streets" in layers else None)
+
+        def geocoder(text: str) -> list[dict]:
+            return city.address.geocode(text, limit=1)
+
+    return SchoolService(city.graph, frames["schools"], frames["homes"], geocoder=geocoder,
+                         committees=committees, walk=walk, versions=versions)

@@ -63,8 +63,17 @@ class CommitteeIndex:
     def __bool__(self) -> bool:
         return bool(self.by_code)
 
-    def resolve(self, components: dict[str, Any]) -> dict[str, str] | None:
-        """The committee an address names (``components`` of a geocoder candidate).
+    def resolve(self, components: dict[str, Any],
+                inferred: dict[str, Any] | None = None) -> dict[str, str] | None:
+        """The committee an address names.
+
+        Parameters
+        ----------
+        components : dict
+            ``components`` of a geocoder candidate: what the text states (``community``).
+        inferred : dict, optional
+            ``inferred`` of the same candidate: the division codes (``community_code``,
+            ``district_code``) that narrow a name found in several districts.
 
         Returns
         -------
@@ -75,11 +84,12 @@ class CommitteeIndex:
         text = components.get("community")
         if not text:
             return None
-        code = components.get("community_code")
+        inferred = inferred or {}
+        code = inferred.get("community_code")
         if code in self.by_code:
             return {"name": self.by_code[code], "code": code}
         text = str(text).replace("居民委员会", "居委会")
-        district = components.get("district_code")
+        district = inferred.get("district_code")
         tries: list[tuple[str, str | None]] = [(text, None)]
         for street, street_code in self.streets:
             if text.startswith(street) and len(text) > len(street):

@@ -31,7 +31,7 @@ FORECAST = {"years": 5, "trend": {"kindergarten": -0.08, "primary": -0.04, "midd
             "grades": {"kindergarten": 3, "primary": 6, "middle": 3}}
 MAX_SNAP_M = 500.0
 #: Geocoding levels that place a home; coarser ones only count with a named committee.
-PRECISE_LEVELS = ("door", "place", "interpolated", "road")
+PRECISE_LEVELS = ("door", "poi", "interpolated", "road")
 
 
 @dataclass
@@ -71,11 +71,16 @@ class SchoolService:
     committees : CommitteeIndex, optional
         The residents' committees, to show the official school of an address that names
         its committee.
+    walk : WalkNetwork, optional
+        The walking network of ``graph`` when already built (shared between derivations).
+    versions : dict, optional
+        The versions of the layers the service reads; answers name them.
     """
 
     def __init__(self, graph: nx.MultiDiGraph, schools: gpd.GeoDataFrame,
                  homes: gpd.GeoDataFrame, *, geocoder: Callable[[str], list[dict]] | None = None,
-                 committees: CommitteeIndex | None = None):
+                 committees: CommitteeIndex | None = None, walk: WalkNetwork | None = None,
+                 versions: dict[str, int] | None = None):
         missing = {"id", "name", "level", "capacity"} - set(schools.columns)
         if missing:
             raise InvalidSchoolInput(f"schools need columns {', '.join(sorted(missing))}")
@@ -86,7 +91,8 @@ class SchoolService:
                                                                  _DEMAND["middle"]}
         if not need <= set(homes.columns):
             raise InvalidSchoolInput(f"homes need {', '.join(sorted(need))}")
-        self.walk = WalkNetwork(graph)
+        self.walk = walk if walk is not None else WalkNetwork(graph)
+        self.versions = dict(versions or {})
         self.schools = schools.reset_index(drop=True)
         self.homes = homes.reset_index(drop=True)
         self.geocoder = geocoder

@@ -1,0 +1,329 @@
+"""Emergency runs: the run record, its planning, and the state derived from a run log.
+
+A run is planned once when it is dispatched and again at every position update, always
+against the green windows already granted to the other active runs
+(:func:`routing.greenwave.plan_green_wave`). This module is pure: where the runs are
+stored and shared between processes is the caller's business (``twin.runs``), which
+feeds the stored entries to a :class:`RunBook`.
+
+Times: departures and windows are absolute (aware datetimes, epoch seconds inside); the
+signal plans' arithmetic runs on the local clock of the service's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from routing.engine import Path
+from routing.errors import InvalidDeparture, VehicleNotFound
+from routing.greenwave import ActiveWindows, GreenWave, Window, plan_green_wave
+
+if TYPE_CHECKING:
+    from routing.service import RoutingService
+
+__all__ = [
+    "RUN_RETENTION_S",
+    "MAX_PAST_S",
+    "MAX_AHEAD_S",
+    "EmergencyRun",
+    "RunBook",
+    "checked_time",
+    "clock_seconds",
+    "plan_run",
+    "replan_from_position",
+]
+
+#: A run is released this long after its ETA (no more position updates).
+RUN_RETENTION_S = 1800.0
+#: Departures and positions are accepted this far before the service's clock ...
+MAX_PAST_S = 300.0
+#: ... and this far after it.
+MAX_AHEAD_S = 86400.0
+
+
+def clock_seconds(when: dt.datetime, tz: dt.tzinfo) -> float:
+    """Seconds since local midnight in ``tz`` (the signal plans' clock)."""
+    local = when.astimezone(tz)
+    return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+
+
+def checked_time(when: dt.datetime | None, now: dt.datetime, tz: dt.tzinfo, *,
+                 name: str = "depart_at") -> dt.datetime:
+    """``when`` as an aware time (``tz`` when it has none; ``now`` when None), within
+    :data:`MAX_PAST_S` before and :data:`MAX_AHEAD_S` after ``now``.
+
+    Raises
+    ------
+    InvalidDeparture
+        Outside those bounds.
+    """
+    if when is None:
+        return now
+    when = when if when.tzinfo else when.replace(tzinfo=tz)
+    ahead = (when - now).total_seconds()
+    if not -MAX_PAST_S <= ahead <= MAX_AHEAD_S:
+        raise InvalidDeparture(
+            f"{name} {when.isoformat()} is {_span(ahead)} the service's clock "
+            f"({now.isoformat(timespec='seconds')}); allowed: {MAX_PAST_S / 60:.0f} min before "
+            f"to {MAX_AHEAD_S / 3600:.0f} h after")
+    return when
+
+
+def _span(seconds: float) -> str:
+    word = "after" if seconds > 0 else "before"
+    seconds = abs(seconds)
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h {word}"
+    return f"{seconds / 60:.1f} min {word}"
+
+
+def _iso(epoch: float, tz: dt.tzinfo) -> str:
+    return dt.datetime.fromtimestamp(round(epoch, 1), tz).isoformat(timespec="milliseconds")
+
+
+def _signal_payload(sig: dict, depart: float, tz: dt.tzinfo) -> dict:
+    out: dict[str, Any] = {"id": sig.pop("node")}
+    for key, value in sig.items():
+        digits = 6 if key in ("lon", "lat") else 1
+        out[key] = round(value, digits) if isinstance(value, float) else value
+    for key in ("arrival", "green_start", "green_end"):
+        out[key] = _iso(depart + sig[f"{key}_s"], tz)
+    return out
+
+
+def _window_entry(w: Window) -> list:
+    return [w.node, w.phase, w.start, w.end, w.lon, w.lat]
+
+
+@dataclass
+class EmergencyRun:
+    """An active emergency run: its last plan, its granted windows and its history.
+
+    Attributes
+    ----------
+    id, vehicle : str
+        Run id (``fire-12``) and vehicle type.
+    destination : int
+        Graph node id of the destination (stable across network versions).
+    depart_at : datetime
+        Departure of the current plan (the last position update), aware.
+    dispatched_at : datetime
+        When the run was created (the priority order between runs).
+    plan : dict
+        The plan as answered: geometry, distance, both ETAs, signals, conflicts, roads.
+    windows : list of Window
+        The green windows the plan holds (absolute times).
+    incident_id : str, optional
+        The incident several runs may share.
+    revision : int
+        1 at creation, +1 per re-plan.
+    history : list of dict
+        Reported positions (lon, lat, at).
+    """
+
+    id: str
+    vehicle: str
+    destination: int
+    depart_at: dt.datetime
+    dispatched_at: dt.datetime
+    plan: dict
+    windows: list[Window]
+    incident_id: str | None = None
+    revision: int = 1
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def ends_at(self) -> dt.datetime:
+        """When the run is released: :data:`RUN_RETENTION_S` after its ETA."""
+        return self.depart_at + dt.timedelta(seconds=self.plan["eta_s"] + RUN_RETENTION_S)
+
+    def payload(self, tz: dt.tzinfo) -> dict:
+        """The run as answered (times ISO 8601 with the offset of ``tz``)."""
+        arrive = self.depart_at + dt.timedelta(seconds=self.plan["eta_s"])
+        return {"id": self.id, "vehicle": self.vehicle, "incident_id": self.incident_id,
+                "revision": self.revision,
+                "dispatched_at": self.dispatched_at.astimezone(tz).isoformat(),
+                "depart_at": self.depart_at.astimezone(tz).isoformat(),
+                "arrive_at": arrive.astimezone(tz).isoformat(timespec="milliseconds"),
+                "expires_at": self.ends_at.astimezone(tz).isoformat(timespec="seconds"),
+                **self.plan, "history": list(self.history)}
+
+    def to_entry(self) -> dict:
+        """JSON-ready record (what a run log stores)."""
+        return {"id": self.id, "vehicle": self.vehicle, "destination": self.destination,
+                "depart_at": self.depart_at.isoformat(),
+                "dispatched_at": self.dispatched_at.isoformat(), "plan": self.plan,
+                "windows": [_window_entry(w) for w in self.windows],
+                "incident_id": self.incident_id, "revision": self.revision,
+                "history": self.history}
+
+    @classmethod
+    def from_entry(cls, data: dict) -> EmergencyRun:
+        """The run of a :meth:`to_entry` record."""
+        run_id, incident = str(data["id"]), data.get("incident_id")
+        return cls(id=run_id, vehicle=data["vehicle"], destination=int(data["destination"]),
+                   depart_at=dt.datetime.fromisoformat(data["depart_at"]),
+                   dispatched_at=dt.datetime.fromisoformat(data["dispatched_at"]),
+                   plan=data["plan"],
+                   windows=[Window(run_id, int(n), str(p), float(s), float(e), incident,
+                                   float(lon), float(lat))
+                            for n, p, s, e, lon, lat in data["windows"]],
+                   incident_id=incident, revision=int(data.get("revision", 1)),
+                   history=list(data.get("history", [])))
+
+
+def _answer(service: RoutingService, path: Path, wave: GreenWave) -> dict:
+    return {"geometry": service._geojson(path), "distance_m": round(path.length_m, 1),
+            "eta_s": round(wave.eta_s, 1),
+            "eta_without_priority_s": round(wave.eta_without_priority_s, 1),
+            "priority": wave.priority,
+            "signals": [_signal_payload(s.to_dict(), wave.depart, service.tz)
+                        for s in wave.signals],
+            "conflicts": wave.conflicts, "roads": service._roads(path),
+            "versions": dict(getattr(service, "versions", None) or {})}
+
+
+def plan_run(service: RoutingService, run_id: str, path: Path, *, vehicle: str,
+             destination: int, depart_at: dt.datetime, dispatched_at: dt.datetime,
+             active: ActiveWindows, incident_id: str | None = None, revision: int = 1,
+             history: Sequence[dict] = ()) -> EmergencyRun:
+    """Plan a run along ``path`` leaving at ``depart_at``, around the granted windows.
+
+    Parameters
+    ----------
+    service : RoutingService
+        The network and time zone to plan on.
+    run_id : str
+        The run's id (its own windows in ``active`` are replaced, not avoided).
+    path : Path
+        The route (emergency profile, green wave weights).
+    vehicle : str
+        Vehicle type.
+    destination : int
+        Node index of the destination in ``service.network``.
+    depart_at, dispatched_at : datetime
+        Aware times.
+    active : ActiveWindows
+        The other runs' windows (:data:`routing.greenwave.PRIORITY_RULE`).
+    incident_id : str, optional
+        The incident this run serves.
+    revision : int
+        The plan's revision.
+    history : sequence of dict
+        Positions reported so far.
+
+    Returns
+    -------
+    EmergencyRun
+    """
+    depart = depart_at.timestamp()
+    wave = plan_green_wave(service.network, path, depart,
+                           clock_s=clock_seconds(depart_at, service.tz), active=active,
+                           run_id=run_id, incident_id=incident_id)
+    return EmergencyRun(
+        id=run_id, vehicle=vehicle,
+        destination=int(service.network.node_ids[destination]), depart_at=depart_at,
+        dispatched_at=dispatched_at, plan=_answer(service, path, wave),
+        windows=wave.windows(run_id, incident_id), incident_id=incident_id,
+        revision=revision, history=list(history))
+
+
+def replan_from_position(service: RoutingService, run: EmergencyRun, lon: float, lat: float,
+                         at: dt.datetime, active: ActiveWindows) -> EmergencyRun:
+    """The run re-planned from a reported position (the one place that turns a position
+    into a plan: a route-matching step would replace the snap to the nearest node here).
+
+    Raises
+    ------
+    PointTooFar, NodeNotFound, Unreachable
+    """
+    src, _ = service.network.snap(lon, lat)
+    dst = service.network.index(run.destination)
+    engine, _ = service.engine_at(run.vehicle, depart_at=at)  # closures in force then
+    path = engine.route(src, dst)
+    return plan_run(service, run.id, path, vehicle=run.vehicle, destination=dst,
+                    depart_at=at, dispatched_at=run.dispatched_at, active=active,
+                    incident_id=run.incident_id, revision=run.revision + 1,
+                    history=[*run.history, {"lon": lon, "lat": lat, "at": at.isoformat()}])
+
+
+class RunBook:
+    """The active runs and their windows, derived from the entries of a run log.
+
+    Entries are ``{"op": "create" | "replan", "run": EmergencyRun.to_entry()}`` and
+    ``{"op": "finish", "id": ...}``; :meth:`apply` them in log order, then
+    :meth:`expire` what ended by the service's clock.
+    """
+
+    def __init__(self) -> None:
+        self.runs: dict[str, EmergencyRun] = {}
+        self.windows = ActiveWindows()
+        self.created = 0
+
+    def apply(self, entry: dict) -> None:
+        """Apply one log entry."""
+        op = entry.get("op")
+        if op in ("create", "replan"):
+            run = EmergencyRun.from_entry(entry["run"])
+            self.runs[run.id] = run
+            self.windows.add(run.id, run.windows)
+            self.created += op == "create"
+        elif op == "finish":
+            self.runs.pop(str(entry["id"]), None)
+            self.windows.remove(str(entry["id"]))
+
+    def expire(self, now: dt.datetime) -> list[str]:
+        """Release the runs that ended before ``now``; their ids."""
+        gone = [run_id for run_id, run in self.runs.items() if run.ends_at < now]
+        for run_id in gone:
+            del self.runs[run_id]
+            self.windows.remove(run_id)
+        return gone
+
+    def next_id(self, vehicle: str) -> str:
+        """The id of the next run (unique while the log is: count of runs ever created)."""
+        return f"{vehicle}-{self.created + 1}"
+
+    def get(self, run_id: str) -> EmergencyRun:
+        """An active run.
+
+        Raises
+        ------
+        VehicleNotFound
+        """
+        try:
+            return self.runs[run_id]
+        except KeyError:
+            raise VehicleNotFound(f"no active emergency run {run_id!r}") from None
+
+    def held_signals(self, now: dt.datetime, tz: dt.tzinfo) -> list[dict]:
+        """The junctions held now or later: per junction and phase, the overlapping
+        windows merged, with how many runs and incidents share them (no vehicles)."""
+        return held_signals(self.windows, now.timestamp(), tz)
+
+
+def held_signals(windows: Iterable[Window], now: float, tz: dt.tzinfo) -> list[dict]:
+    """Windows that have not ended by ``now`` (epoch), merged per junction and phase."""
+    groups: dict[tuple[int, str], list[Window]] = {}
+    for w in windows:
+        if w.end >= now:
+            groups.setdefault((w.node, w.phase), []).append(w)
+    held = []
+    for (node, phase), group in groups.items():
+        group.sort(key=lambda w: w.start)
+        merged: list[list[Window]] = []
+        for w in group:
+            if merged and w.start <= max(x.end for x in merged[-1]):
+                merged[-1].append(w)
+            else:
+                merged.append([w])
+        for part in merged:
+            incidents = {w.incident_id or f"run:{w.run_id}" for w in part}
+            held.append({"id": node, "lon": round(part[0].lon, 6), "lat": round(part[0].lat, 6),
+                         "phase": phase, "start": _iso(min(w.start for w in part), tz),
+                         "end": _iso(max(w.end for w in part), tz),
+                         "runs": len({w.run_id for w in part}), "incidents": len(incidents)})
+    return sorted(held, key=lambda h: (h["start"], h["id"]))

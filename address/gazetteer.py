@@ -572,9 +572,11 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 def _place_features(layers: dict[str, gpd.GeoDataFrame],
                     poi_doors: dict[object, tuple[str, int]]) -> pd.DataFrame:
     """Named point features that may become places: ``pois`` (kind poi, with the door
-    each carries), ``stations`` (station) and ``stops`` (its ``kind`` column, else stop)."""
+    each carries), ``stations`` (station), ``stops`` (its ``kind`` column, else stop) and
+    ``schools`` (school)."""
     parts = []
-    for layer, default_kind in (("pois", "poi"), ("stations", "station"), ("stops", "stop")):
+    for layer, default_kind in (("pois", "poi"), ("stations", "station"), ("stops", "stop"),
+                                ("schools", "school")):
         gdf = layers.get(layer)
         if gdf is None or not len(gdf) or "name" not in gdf:
             continue

@@ -378,7 +378,7 @@ class Geocoder:
         for base in dict.fromkeys([*(keys[:1] if keys else ()), clean]):
             heads.extend(place_texts(base, g))
         for head in dict.fromkeys(heads):
-            tries = [(head, "", ("station", "poi", "stop"))]
+            tries = [(head, "", ("station", "poi", "stop", "school"))]
             tries += [(head[:-len(s)], s, ("station", "stop")) for s in _STATION_SUFFIXES
                       if head.endswith(s) and len(head) > len(s) + 1]
             for key, suffix, kinds in tries:

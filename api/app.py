@@ -43,6 +43,7 @@ ROUTERS = (
     "api.routers.schools",
     "api.routers.osrm",
     "api.routers.scenarios",
+    "api.routers.signals",
     "api.routers.audit",
 )
 

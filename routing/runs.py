@@ -17,11 +17,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from routing.engine import Path
+import numpy as np
+
+from routing.avl import Fix, RouteGeometry, RouteMatcher, remaining_path
+from routing.engine import Path, PathEngine
 from routing.errors import InvalidDeparture, VehicleNotFound
 from routing.greenwave import ActiveWindows, GreenWave, Window, plan_green_wave
 
 if TYPE_CHECKING:
+    from routing.network import RoadNetwork
     from routing.service import RoutingService
 
 __all__ = [
@@ -183,6 +187,7 @@ def _answer(service: RoutingService, path: Path, wave: GreenWave) -> dict:
             "signals": [_signal_payload(s.to_dict(), wave.depart, service.tz)
                         for s in wave.signals],
             "conflicts": wave.conflicts, "roads": service._roads(path),
+            "route_nodes": [int(n) for n in service.network.node_ids[path.nodes]],
             "versions": dict(getattr(service, "versions", None) or {})}
 
 
@@ -231,23 +236,79 @@ def plan_run(service: RoutingService, run_id: str, path: Path, *, vehicle: str,
         revision=revision, history=list(history))
 
 
+def _planned_path(service: RoutingService, engine: PathEngine, run: EmergencyRun) -> Path | None:
+    """The path of the run's current plan on this network (None when it cannot be
+    rebuilt: a plan without its nodes, or a junction the network no longer has)."""
+    nodes = run.plan.get("route_nodes") or []
+    if len(nodes) < 2:
+        return None
+    try:
+        return engine.path_from_nodes([service.network.index(n) for n in nodes])
+    except (LookupError, ValueError):
+        return None
+
+
+def _offset_time(path: Path, offset_m: float, network: RoadNetwork) -> float:
+    """Planned seconds from the path's first node to ``offset_m`` along it."""
+    metres = np.concatenate([[0.0], np.cumsum(network.length[path.edges])])
+    return float(np.interp(offset_m, metres, path.times))
+
+
 def replan_from_position(service: RoutingService, run: EmergencyRun, lon: float, lat: float,
-                         at: dt.datetime, active: ActiveWindows) -> EmergencyRun:
+                         at: dt.datetime, active: ActiveWindows, *,
+                         accuracy_m: float = 15.0) -> EmergencyRun:
     """The run re-planned from a reported position (the one place that turns a position
-    into a plan: a route-matching step would replace the snap to the nearest node here).
+    into a plan).
+
+    The fix is matched to the run's own route (:mod:`routing.avl`: a filter of progress
+    and speed along it, within the GPS error and a plausible-speed gate, never backwards
+    beyond the noise; its state travels with the run, so any worker can take the next
+    update), and the plan goes on from there: every signal not yet passed keeps its
+    window, re-planned from the matched progress extrapolated to the fix time. Only a real
+    deviation (:data:`routing.avl.OFF_ROUTE_FIXES` fixes in a row off the route by more than
+    ``max(3 × accuracy, 40 m)``) routes again, from where the vehicle is.
 
     Raises
     ------
     PointTooFar, NodeNotFound, Unreachable
     """
-    src, _ = service.network.snap(lon, lat)
-    dst = service.network.index(run.destination)
+    network = service.network
+    dst = network.index(run.destination)
     engine, _ = service.engine_at(run.vehicle, depart_at=at)  # closures in force then
-    path = engine.route(src, dst)
-    return plan_run(service, run.id, path, vehicle=run.vehicle, destination=dst,
-                    depart_at=at, dispatched_at=run.dispatched_at, active=active,
-                    incident_id=run.incident_id, revision=run.revision + 1,
-                    history=[*run.history, {"lon": lon, "lat": lat, "at": at.isoformat()}])
+    route = _planned_path(service, engine, run)
+    record: dict = {"lon": lon, "lat": lat, "at": at.isoformat(), "accuracy_m": accuracy_m}
+    if route is None:  # a plan without its route (or a junction since removed): route again
+        return _rerouted(service, run, engine.route(network.snap(lon, lat)[0], dst), at,
+                         active, record)
+    geometry = RouteGeometry.from_path(network, route)
+    started = dt.datetime.fromisoformat(run.plan.get("route_depart_at", run.depart_at.isoformat()))
+    matcher = RouteMatcher.resume(geometry, started, run.plan.get("match"))
+    match = matcher.update(Fix(lon, lat, at, accuracy_m), now=at)
+    record.update(progress_m=round(match.progress_m, 1), distance_m=round(match.distance_m, 1),
+                  off_route=match.off_fixes > 0)
+    if match.off_route:  # a real deviation: route again from where it is now
+        record["rerouted"] = True
+        return _rerouted(service, run, engine.route(
+            network.snap(match.now_lon, match.now_lat)[0], dst), at, active, record)
+    rest = remaining_path(route, match, geometry)
+    depart = match.now - dt.timedelta(
+        seconds=_offset_time(rest, rest.extra.get("offset_m", 0.0), network))
+    new = plan_run(service, run.id, rest, vehicle=run.vehicle, destination=dst,
+                   depart_at=depart, dispatched_at=run.dispatched_at, active=active,
+                   incident_id=run.incident_id, revision=run.revision + 1,
+                   history=[*run.history, record])
+    # the route matched against stays the whole route, with the filter's state
+    new.plan.update(route_nodes=run.plan["route_nodes"], route_depart_at=started.isoformat(),
+                    match=matcher.state())
+    return new
+
+
+def _rerouted(service: RoutingService, run: EmergencyRun, path: Path, at: dt.datetime,
+              active: ActiveWindows, record: dict) -> EmergencyRun:
+    return plan_run(service, run.id, path, vehicle=run.vehicle,
+                    destination=service.network.index(run.destination), depart_at=at,
+                    dispatched_at=run.dispatched_at, active=active, incident_id=run.incident_id,
+                    revision=run.revision + 1, history=[*run.history, record])
 
 
 class RunBook:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
 import logging
@@ -126,13 +127,21 @@ class RoutingService:
         self.versions = dict(versions or {})
         self._windowed: dict[tuple, PathEngine] = {}
         self._windowed_lock = threading.Lock()
+        self._engine_lock = threading.Lock()
+        #: engines of the service this one was derived from, re-weighted on first use
+        self._inherited: dict[tuple[str, bool, bool], PathEngine] = {}
         self.tz: dt.tzinfo = (ZoneInfo(timezone) if isinstance(timezone, str)
                               else timezone or LOCAL_TZ)
         self.hierarchy_dir = Path_(hierarchy_dir) if hierarchy_dir is not None else None
-        self.stations = _in_service(stations).reset_index(drop=True)
-        self.homes = homes
         self.geocoder = geocoder
         self._engines: dict[tuple[str, bool, bool], PathEngine] = {}
+        self._set_stations(stations)
+        self._set_homes(homes)
+
+    def _set_stations(self, stations: gpd.GeoDataFrame) -> None:
+        """The stations in service, snapped, and per vehicle kind for dispatch."""
+        network = self.network
+        self.stations = _in_service(stations).reset_index(drop=True)
         idx, _ = network.snap_many(self.stations.geometry.x, self.stations.geometry.y)
         self._station_nodes = dict(zip(self.stations["id"], idx.tolist(), strict=True))
         # per vehicle kind: the station records and their nodes, for fast dispatch
@@ -141,6 +150,11 @@ class RoutingService:
                     for r in group.itertuples()],
                    np.array([self._station_nodes[i] for i in group["id"]], dtype=np.int64))
             for kind, group in self.stations.groupby("kind")}
+
+    def _set_homes(self, homes: gpd.GeoDataFrame | None) -> None:
+        """The homes (households) counted by coverage, snapped."""
+        network = self.network
+        self.homes = homes
         if homes is not None and len(homes):
             self._home_nodes, _ = network.snap_many(homes.geometry.x, homes.geometry.y)
             self._households = homes["households"].to_numpy(dtype=float)
@@ -156,13 +170,23 @@ class RoutingService:
             raise InvalidVehicle(f"unknown vehicle {vehicle!r}; use one of car, "
                                  f"{', '.join(VEHICLES)}")
         key = (vehicle, peak, green_wave)
-        if key not in self._engines:
-            profile = (Profile.car(8.0 if peak else 11.0) if vehicle == "car"
-                       else Profile.emergency(vehicle, green_wave=green_wave))
-            engine = PathEngine(self.network, profile)
-            self._attach_saved(engine, key)
+        engine = self._engines.get(key)
+        if engine is not None:
+            return engine
+        with self._engine_lock:
+            if key in self._engines:
+                return self._engines[key]
+            inherited = self._inherited.pop(key, None)
+            if inherited is not None:  # re-weight the engine of the service derived from
+                engine = _reweight(inherited, self.network.edge_times(inherited.profile),
+                                   self.network)
+            else:
+                profile = (Profile.car(8.0 if peak else 11.0) if vehicle == "car"
+                           else Profile.emergency(vehicle, green_wave=green_wave))
+                engine = PathEngine(self.network, profile)
+                self._attach_saved(engine, key)
             self._engines[key] = engine
-        return self._engines[key]
+        return engine
 
     def _attach_saved(self, engine: PathEngine, key: tuple[str, bool, bool]) -> None:
         """Give ``engine`` the saved CCH topology when it fits the network, and its saved
@@ -333,14 +357,18 @@ class RoutingService:
         -------
         RoutingService
         """
-        twin = RoutingService(
-            network, self.stations if stations is None else stations,
-            homes=self.homes if homes is None else homes, geocoder=self.geocoder,
-            hierarchy_dir=self.hierarchy_dir, timezone=self.tz,
-            closures=self.closures if closures is None else closures,
-            versions=self.versions if versions is None else versions)
-        for key, engine in list(self._engines.items()):
-            twin._engines[key] = _reweight(engine, network.edge_times(engine.profile), network)
+        twin = copy.copy(self)  # the same geocoder, time zone, saved hierarchies
+        twin.network = network
+        twin.closures = self.closures if closures is None else tuple(closures)
+        twin.versions = self.versions if versions is None else dict(versions)
+        twin._engines, twin._windowed = {}, {}
+        twin._windowed_lock, twin._engine_lock = threading.Lock(), threading.Lock()
+        twin._set_stations(self.stations if stations is None else stations)
+        if homes is not None and homes is not self.homes:  # unchanged homes keep their nodes
+            twin._set_homes(homes)
+        # each engine is re-weighted when first asked for (a closure's next route pays for
+        # the one engine it uses, not for all six)
+        twin._inherited = {**self._inherited, **self._engines}
         return twin
 
     def snap(self, lon: float, lat: float, *, max_distance_m: float = MAX_SNAP_M) -> dict:

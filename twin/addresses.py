@@ -35,8 +35,8 @@ from twin.settings import Settings
 if TYPE_CHECKING:
     from twin.city import City
 
-__all__ = ["build_step", "load", "edit_log", "geocode_csv", "osm_addresses", "osm_stops",
-           "AddressesUnavailable", "ADDRESS_LOG"]
+__all__ = ["places_step", "build_step", "load", "edit_log", "geocode_csv",
+           "osm_addresses", "osm_stops", "AddressesUnavailable", "ADDRESS_LOG"]
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +168,15 @@ def osm_stops(path: str | Path) -> gpd.GeoDataFrame:
     return _string_points(rows, ["name", "kind", "osm_id"]).assign(source="osm")
 
 
+def _real_schools(registry) -> dict[str, gpd.GeoDataFrame]:  # noqa: ANN001 - a LayerRegistry
+    """The real schools (not the generated ones), as places named like them."""
+    if "schools" not in registry:
+        return {}
+    schools = registry["schools"].data
+    real = schools[schools["source"].astype(str) != "synthetic"] if "source" in schools else schools
+    return {"schools": real[["name", "geometry"]].assign(kind="school")}
+
+
 def _centroids(division: CityDivision) -> dict[str, tuple[float, float]]:
     return {d.code: (d.lon, d.lat) for d in division.districts
             if d.lon is not None and d.lat is not None}
@@ -176,8 +185,9 @@ def _centroids(division: CityDivision) -> dict[str, tuple[float, float]]:
 def build_step(ctx: BuildContext) -> None:
     """Build the gazetteer into ``<bundle>/address`` (nothing for a city abroad).
 
-    Its places are the named ``pois`` and ``stations`` inside the road network's extent and
-    the named stops and stations of the city's OSM file (``ctx.extras["osm_file"]``). With
+    Its places are the named ``pois`` and ``stations`` inside the road network's extent,
+    the named stops and stations of the city's OSM file (``ctx.extras["osm_file"]``) and,
+    once the schools step has made them, the real schools (:func:`places_step`). With
     a labelled corpus (input ``address_corpus``: ``token TAG`` lines, BIO or BIOES), a CRF
     parser is trained on it and kept as ``address/parser.crfsuite``.
     """
@@ -195,13 +205,28 @@ def build_step(ctx: BuildContext) -> None:
             layers["pois"] = osm_addresses(osm)
     if osm is not None:  # named stops and stations of the OSM file become places
         layers["stops"] = osm_stops(osm)
+    layers.update(_real_schools(ctx.layers))
     build_gazetteer(layers, locality=locality, district_centroids=centroids).save(
         ctx.bundle_dir / "address")
+    ctx.extras["gazetteer_layers"] = (layers, locality, centroids)
     corpus = ctx.extras.get("inputs", {}).get("address_corpus")
     if corpus is not None:  # twin build --address-corpus PATH: a trained parser
         addresses = read_tagged(corpus)
         logger.info("training the address parser on %d labelled addresses", len(addresses))
         train(addresses, ctx.bundle_dir / "address" / MODEL_FILE)
+
+
+def places_step(ctx: BuildContext) -> None:
+    """Build the gazetteer again once the schools exist, so real schools are places
+    (``上海市实验小学`` geocodes at ``poi`` level); the schools step needed the first
+    gazetteer to place the schools given by address only."""
+    made = ctx.extras.get("gazetteer_layers")
+    schools = _real_schools(ctx.layers)
+    if made is None or not schools:
+        return
+    layers, locality, centroids = made
+    build_gazetteer({**layers, **schools}, locality=locality,
+                    district_centroids=centroids).save(ctx.bundle_dir / "address")
 
 
 def _address_key(change: dict) -> tuple[str, int]:
@@ -240,7 +265,8 @@ def load(city: City) -> AddressService | AddressesUnavailable:
         gazetteer = Gazetteer.load(directory, locality=locality)
     else:  # a twin on PostGIS: from its layers, as the build step does
         official = "districts" in city.layers and city.layers["districts"].info.source == "nbs"
-        gazetteer = build_gazetteer(_layers(city.layers), locality=locality,
+        gazetteer = build_gazetteer({**_layers(city.layers), **_real_schools(city.layers)},
+                                    locality=locality,
                                     district_centroids=None if official else _centroids(division))
     model = directory / MODEL_FILE
     parser = CrfParser(model) if model.is_file() else None

@@ -75,7 +75,8 @@ DOMAIN_STEPS = (
     "twin.rasters:build_step",
     "twin.emergency:build_step",
     "twin.bikes:build_step",
-    "twin.schools:build_step",
+    "twin.schools:build_step",  # geocodes the school addresses that come without a point
+    "twin.addresses:places_step",  # the gazetteer again, the real schools among its places
 )
 SYNTHETIC_ATTRIBUTION = "synthetic (citytwin), derived from " + OSM_ATTRIBUTION
 NBS_ATTRIBUTION = "National Bureau of Statistics of China, division codes 2023"

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import networkx as nx
-import numpy as np
 import pandas as pd
 
 from layers.registry import LayerRegistry
@@ -16,7 +15,7 @@ from routing.errors import PointTooFar
 from routing.network import RoadNetwork, plans_from_signals
 from routing.service import RoutingService
 from twin.bundle import BuildContext
-from twin.road_state import edge_state
+from twin.road_state import edge_positions, edge_state
 from twin.roads import layers_to_graph
 
 if TYPE_CHECKING:
@@ -61,9 +60,11 @@ def _stations(frames: Mapping[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
 
 def _same_topology(roads: gpd.GeoDataFrame, network: RoadNetwork) -> bool:
     """Whether ``roads`` has the edges ``network`` was built on (ids and end nodes)."""
-    if len(roads) != network.n_edges or not np.isin(roads.index, network.road_ids).all():
+    if len(roads) != network.n_edges:
         return False
-    order = pd.Series(np.arange(network.n_edges), index=network.road_ids)[roads.index].to_numpy()
+    order = edge_positions(roads, network)
+    if (order < 0).any():
+        return False
     ids = network.node_ids
     return bool((ids[network.edge_u[order]] == roads["u"].to_numpy()).all()
                 and (ids[network.edge_v[order]] == roads["v"].to_numpy()).all())

@@ -34,8 +34,8 @@ import shapely
 from layers.errors import InvalidFeature
 from routing.network import RoadNetwork
 
-__all__ = ["Closure", "EdgeState", "edge_state", "check_road_properties", "check_road_edit",
-           "street_features", "parse_maxspeed", "ROAD_EDIT_FIELDS"]
+__all__ = ["Closure", "EdgeState", "edge_state", "edge_positions", "check_road_properties",
+           "check_road_edit", "street_features", "parse_maxspeed", "ROAD_EDIT_FIELDS"]
 
 #: Fields of the ``roads`` layer that the live models read (besides the topology).
 ROAD_EDIT_FIELDS = ("closed", "closed_from", "closed_until", "maxspeed", "speed_kph",
@@ -154,14 +154,13 @@ def edge_state(roads: gpd.GeoDataFrame, network: RoadNetwork) -> EdgeState:
     -------
     EdgeState
     """
-    position = pd.Series(np.arange(network.n_edges), index=network.road_ids)
-    edge_of = position.reindex(roads.index).to_numpy()
-    known = ~np.isnan(edge_of)
-    rows = roads[known]
-    edges = edge_of[known].astype(np.int64)
+    edge_of = edge_positions(roads, network)
+    known = edge_of >= 0
+    rows = roads[known] if not known.all() else roads
+    edges = edge_of[known]
     speed = network.speed_kph.copy()
     imputed = pd.to_numeric(_column(rows, "speed_kph", np.nan), errors="coerce").to_numpy(float)
-    posted = np.array([parse_maxspeed(v) or np.nan for v in _column(rows, "maxspeed", None)])
+    posted = _maxspeeds(_column(rows, "maxspeed", None))
     chosen = np.where(np.isfinite(posted), posted, imputed)
     ok = np.isfinite(chosen) & (chosen > 0)
     speed[edges[ok]] = chosen[ok]
@@ -183,21 +182,35 @@ def edge_state(roads: gpd.GeoDataFrame, network: RoadNetwork) -> EdgeState:
     return EdgeState(speed, closed, lanes, tuple(windows))
 
 
+def edge_positions(roads: pd.DataFrame, network: RoadNetwork) -> np.ndarray:
+    """Per road feature, its edge's position in ``network`` (-1 for a feature it lacks).
+
+    One hash lookup per feature, on an index of the network's road ids kept with the
+    network (so a live edit at 100k roads costs milliseconds here)."""
+    index = network.__dict__.get("_road_index")
+    if index is None:
+        index = network.__dict__["_road_index"] = pd.Index(network.road_ids)
+    return index.get_indexer(roads.index)
+
+
+def _maxspeeds(values: pd.Series) -> np.ndarray:
+    """km/h of each ``maxspeed`` value (NaN where unreadable), parsing each distinct once."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    parsed = np.array([parse_maxspeed(v) or np.nan for v in uniques] + [np.nan])
+    return parsed[codes]  # the sentinel -1 picks the trailing NaN
+
+
 def _reverse_of_oneway(rows: pd.DataFrame, edges: np.ndarray, network: RoadNetwork) -> np.ndarray:
     """Edges running against a feature marked one-way on the same OSM way."""
     out = np.zeros(network.n_edges, dtype=bool)
     oneway = _column(rows, "oneway", False).fillna(False).astype(bool).to_numpy()
     if not oneway.any():
         return out
-    way = _column(rows, "osmid", -1).to_numpy()
-    pair_way = {}
-    for i in range(len(rows)):
-        pair_way[(int(network.edge_u[edges[i]]), int(network.edge_v[edges[i]]))] = way[i]
-    for i in np.flatnonzero(oneway):
-        e = edges[i]
-        for r in network.edges_between(int(network.edge_v[e]), int(network.edge_u[e])):
-            if pair_way.get((int(network.edge_u[r]), int(network.edge_v[r]))) == way[i]:
-                out[r] = True
+    ends = pd.DataFrame({"u": network.edge_u[edges], "v": network.edge_v[edges],
+                         "way": _column(rows, "osmid", -1).to_numpy(), "edge": edges})
+    against = ends[oneway].rename(columns={"u": "v", "v": "u"})[["u", "v", "way"]]
+    twins = ends.merge(against, on=["u", "v", "way"])  # an OSM one-way street has none
+    out[twins["edge"].to_numpy()] = True
     return out
 
 

@@ -189,8 +189,11 @@ class EmergencyRuns:
         return self._answer(run, service)
 
     def update_position(self, run_id: str, lon: float, lat: float,
-                        at: dt.datetime | None = None, *, actor: str = "python") -> dict[str, Any]:
-        """Re-plan a run from a live position (its windows are replaced).
+                        at: dt.datetime | None = None, *, accuracy_m: float = 15.0,
+                        actor: str = "python") -> dict[str, Any]:
+        """Re-plan a run from a live position (its windows are replaced): the fix (measured
+        at ``at``, 1-sigma ``accuracy_m``) is matched to the run's own route, see
+        :func:`routing.runs.replan_from_position`.
 
         Raises
         ------
@@ -201,7 +204,7 @@ class EmergencyRuns:
         when = checked_time(at, now, service.tz, name="at")
         with self.store.exclusive(now) as book:
             run = replan_from_position(service, book.get(run_id), float(lon), float(lat),
-                                       when, book.windows)
+                                       when, book.windows, accuracy_m=float(accuracy_m))
             self.store.append({"op": "replan", "id": run_id, "revision": run.revision,
                                "time": now.isoformat(), "run": run.to_entry()})
         self.audit.record("run.replan", actor=actor, subject=run_id, detail={

@@ -67,7 +67,8 @@ class PositionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    at: dt.datetime | None = None
+    at: dt.datetime | None = Field(None, description="when the fix was measured (default now)")
+    accuracy_m: float = Field(15.0, gt=0, le=500, description="1-sigma horizontal accuracy")
 
 
 class DispatchRequest(BaseModel):
@@ -127,7 +128,8 @@ def post_position(run_id: RunId, body: PositionUpdate,
                   caller: Caller = Depends(require_dispatcher),
                   city: City = Depends(get_city)) -> dict[str, Any]:
     """The run re-planned from the reported position."""
-    return city.runs.update_position(run_id, body.lon, body.lat, body.at, actor=caller.actor)
+    return city.runs.update_position(run_id, body.lon, body.lat, body.at,
+                                     accuracy_m=body.accuracy_m, actor=caller.actor)
 
 
 @router.delete("/routes/emergency/{run_id}", status_code=204,

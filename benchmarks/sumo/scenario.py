@@ -1,5 +1,8 @@
 """The SUMO scenario of the green-wave validation: network, background demand, routes.
 
+Two cities: ``central`` (the embedded default, central Shanghai) and ``core`` (its 2.4 km
+centre, for the quick test), :data:`OSM`.
+
 Network
     ``netconvert`` from the same OSM file the twin is built from, with its signals. The
     options (:data:`NETCONVERT_OPTIONS`) keep the junctions faithful to the twin's road
@@ -22,9 +25,9 @@ Demand
     apart, more trips starting at the fringe), routed with ``duarouter`` (``--validate``).
 
 Routes
-    The fire engine's route is the one :meth:`twin.runs.EmergencyRuns.create`
-    returns, map-matched onto SUMO edges (:func:`map_route`), and checked to be the same
-    streets (:func:`route_overlap`).
+    A fire engine's route is the fire engine's fastest path in the twin (with priority),
+    its polyline map-matched onto SUMO edges (:func:`map_route`) and checked to be the
+    same streets (:func:`route_overlap`): :func:`sumo_route`.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import shapely
@@ -52,18 +54,22 @@ __all__ = [
     "NETCONVERT_OPTIONS",
     "MIN_OVERLAP",
     "SAME_STREET_M",
+    "BUNDLE",
     "route_overlap",
-    "INCIDENTS",
-    "EmergencyRoute",
     "write_type_map",
     "build_network",
     "background_routes",
     "map_route",
-    "plan_routes",
+    "sumo_route",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-OSM = REPO / "data" / "sources" / "shanghai_core.osm"
+#: The OSM source of each city the validation runs on: ``central`` is the embedded default
+#: city (central Shanghai), ``core`` its 2.4 km centre (the quick test's city).
+OSM = {"central": REPO / "data" / "sources" / "shanghai_center.osm",
+       "core": REPO / "data" / "sources" / "shanghai_core.osm"}
+#: The twin bundle name of each city.
+BUNDLE = {"central": None, "core": "shanghai-core"}
 def _sumo_home() -> Path:
     """Where the ``eclipse-sumo`` wheel is, found without importing it: ``import sumo``
     points ``PROJ_DATA`` / ``PROJ_LIB`` of the whole process at SUMO's own PROJ database,
@@ -93,31 +99,6 @@ NETCONVERT_OPTIONS = [
 #: starting and ending at nodes, covers only in part).
 MIN_OVERLAP = 0.9
 SAME_STREET_M = 25.0
-#: Incident locations (lon, lat) spread over the embedded city.
-INCIDENTS: dict[str, tuple[float, float]] = {
-    "I1": (121.4840, 31.2380),
-    "I2": (121.4660, 31.2385),
-    "I3": (121.4830, 31.2240),
-    "I4": (121.4700, 31.2230),
-}
-
-
-@dataclass
-class EmergencyRoute:
-    """A planned emergency route and its SUMO edges."""
-
-    name: str
-    edges: list[str]
-    sumo_length_m: float
-    plan: dict = field(repr=False)
-    #: where the planned route starts on the first edge and ends on the last (m)
-    depart_pos: float = 0.0
-    arrival_pos: float = -1.0
-
-    @property
-    def signals(self) -> list[dict]:
-        """The planner's signals (id, lon, lat, arrival_s, green_start_s, lead_s, ...)."""
-        return self.plan["signals"]
 
 
 def _run(cmd: list[str], workdir: Path) -> None:
@@ -142,7 +123,7 @@ def write_type_map(workdir: Path) -> Path:
     return out
 
 
-def build_network(workdir: Path, osm: Path = OSM) -> Path:
+def build_network(workdir: Path, osm: Path = OSM["central"]) -> Path:
     """netconvert ``osm`` with its signals into ``workdir/net.net.xml``."""
     net = workdir / "net.net.xml"
     _run([str(SUMO_BIN / "netconvert"), "--osm-files", str(osm), "--type-files",
@@ -254,26 +235,28 @@ def route_overlap(net: sumolib.net.Net, edges: list[str],
     return share(planned, sumo_route), share(middle, planned)
 
 
-def plan_routes(city, net_file: Path, pairs: list[tuple[str, str]], *, depart_at) -> list[EmergencyRoute]:
-    """The planner's emergency routes (station id, incident of :data:`INCIDENTS`) on SUMO edges.
+def sumo_route(net: sumolib.net.Net, coordinates: list[list[float]]) -> tuple[list[str], float, float, float]:
+    """A planned route (its lon/lat polyline) on SUMO edges, checked to be the same streets.
 
-    A route whose SUMO edges are not the planner's streets (:func:`route_overlap` below
-    :data:`MIN_OVERLAP`) raises.
+    Returns
+    -------
+    edges : list of str
+    depart_pos, arrival_pos : float
+        Where the planned route starts on the first edge and ends on the last (m).
+    length_m : float
+        SUMO route length.
+
+    Raises
+    ------
+    RuntimeError
+        The route does not map, or its SUMO edges are not the planner's streets
+        (:func:`route_overlap` below :data:`MIN_OVERLAP`).
     """
-    net = sumolib.net.readNet(str(net_file))
-    routes = []
-    for station, name in pairs:
-        lon, lat = INCIDENTS[name]
-        when = depart_at if depart_at.tzinfo else depart_at.replace(tzinfo=city.routing.tz)
-        city.runs.clock = lambda when=when: when  # plan as the service would at departure
-        plan = city.runs.create({"station": station}, {"lon": lon, "lat": lat},
-                                vehicle="fire", depart_at=when, actor="benchmark")
-        city.runs.finish(plan["id"], actor="benchmark")
-        edges = map_route(net, plan["geometry"]["coordinates"])
-        length = sum(net.getEdge(e).getLength() for e in edges)
-        shares = route_overlap(net, edges, plan["geometry"]["coordinates"])
-        if min(shares) < MIN_OVERLAP:
-            raise RuntimeError(f"{station}->{name}: the SUMO route is not the planned streets "
-                               f"(overlap {shares[0]:.0%} / {shares[1]:.0%})")
-        routes.append(EmergencyRoute(f"{station}→{name}", edges, length, plan))
-    return routes
+    edges = map_route(net, coordinates)
+    shares = route_overlap(net, edges, coordinates)
+    if min(shares) < MIN_OVERLAP:
+        raise RuntimeError(f"the SUMO route is not the planned streets "
+                           f"(overlap {shares[0]:.0%} / {shares[1]:.0%})")
+    first, last = net.getEdge(edges[0]), net.getEdge(edges[-1])
+    return (edges, _offset(net, first, coordinates[0]), _offset(net, last, coordinates[-1]),
+            sum(net.getEdge(e).getLength() for e in edges))

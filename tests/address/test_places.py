@@ -204,3 +204,16 @@ def test_central_city_geocodes_places_over_http(central_city: City) -> None:
         assert station["level"] == "poi" and station["name"] == "上海火车站"
         door = client.get("/geocode", params={"q": "上海市黄浦区南京东路635号"}).json()
         assert door["results"][0]["level"] == "door"
+
+
+@pytest.mark.parametrize("name", ["上海市实验小学", "上海图书馆"])
+def test_landmarks_of_other_layers_are_pois(central_city: City, name: str) -> None:
+    """A real school (the schools layer) and a station named after a library."""
+    best = central_city.address.geocode(name)[0]
+    assert best["level"] == "poi"
+    assert name in best["address"]
+    if name.endswith("小学"):
+        schools = central_city.layers["schools"].data
+        school = schools[schools["name"] == name].geometry.iloc[0]
+        assert best["kind"] == "school"
+        assert abs(best["lon"] - school.x) < 1e-4 and abs(best["lat"] - school.y) < 1e-4

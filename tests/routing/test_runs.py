@@ -10,7 +10,9 @@ import types
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
+import shapely
 
 from layers.postgis import PostgisEditLog
 from routing.errors import InvalidDeparture, VehicleNotFound
@@ -238,3 +240,50 @@ def test_runs_shared_through_postgis(postgis_url: str, city: City, tmp_path: Pat
     assert not list(tmp_path.iterdir())  # nothing went to files
     assert [e["action"] for e in worker().audit.entries()].count("run.create") == 16
     engine.dispose()
+
+
+def _along(coords: list, metres: float) -> tuple[float, float]:
+    """The point ``metres`` along a lon/lat polyline (local metres, fine at city scale)."""
+    line = shapely.LineString(coords)
+    scale = (111_320.0 * np.cos(np.radians(line.centroid.y)), 110_540.0)
+    local = shapely.transform(line, lambda c: c * scale)
+    p = local.interpolate(min(metres, local.length))
+    return p.x / scale[0], p.y / scale[1]
+
+
+def test_noisy_fixes_keep_the_route_and_every_signal_ahead(bundle: Path) -> None:
+    """Fixes every 5 s with 15 m noise are matched to the run's own route: no signal not
+    yet passed drops out of the plan, and noise never re-routes the run."""
+    clock = Clock()
+    city = _open(bundle, clock)
+    run = city.runs.create({"station": "F1"}, INCIDENT, depart_at=NOW)
+    coords, first = run["geometry"]["coordinates"], run["route_nodes"]
+    signals = [s["id"] for s in run["signals"]]
+    rng = np.random.default_rng(3)
+    sigma = 15 / np.sqrt(2)  # 15 m radial RMS
+    speed = run["distance_m"] / run["eta_s"]
+    for k in range(1, 8):
+        at = NOW + dt.timedelta(seconds=5 * k)
+        clock.now = at + dt.timedelta(seconds=1.5)  # the fix arrives 1.5 s late
+        lon, lat = _along(coords, speed * 5 * k)
+        lon += rng.normal(0, sigma) / 95_000
+        lat += rng.normal(0, sigma) / 110_540
+        run = city.runs.update_position(run["id"], lon, lat, at, accuracy_m=15)
+        assert not run["history"][-1].get("rerouted")
+        assert set(run["route_nodes"]) <= set(first)  # still the planned streets
+        ahead = [s["id"] for s in run["signals"]]
+        assert ahead == signals[len(signals) - len(ahead):]  # only passed ones dropped
+    assert run["history"][-1]["progress_m"] > 0.5 * speed * 35
+
+
+def test_a_real_turn_off_routes_again(bundle: Path) -> None:
+    clock = Clock()
+    city = _open(bundle, clock)
+    run = city.runs.create({"station": "F1"}, INCIDENT, depart_at=NOW)
+    coords = run["geometry"]["coordinates"]
+    off_lon, off_lat = coords[0][0] + 0.004, coords[0][1] - 0.004  # ~550 m off the route
+    for k in (1, 2):
+        at = NOW + dt.timedelta(seconds=5 * k)
+        clock.now = at
+        run = city.runs.update_position(run["id"], off_lon, off_lat, at, accuracy_m=10)
+    assert run["history"][-2].get("off_route") and run["history"][-1].get("rerouted")

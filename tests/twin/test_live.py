@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from layers import embedded
 from layers.errors import InvalidFeature
 from routing.errors import Unreachable
 from twin import City
@@ -19,16 +17,9 @@ SH = dt.timezone(dt.timedelta(hours=8))
 
 
 @pytest.fixture()
-def bundle(city: City, tmp_path: Path) -> Path:
+def bundle(private_city: City) -> Path:
     """A private copy of the fast fixture city (edits stay in the test's directory)."""
-    path = tmp_path / "shanghai-core"
-    embedded.write_layers(path / "layers", city.layers)
-    for name in ("manifest.json", "division.json"):
-        if (city.bundle_dir / name).is_file():
-            shutil.copy(city.bundle_dir / name, path / name)
-    if (city.bundle_dir / "routing").is_dir():
-        shutil.copytree(city.bundle_dir / "routing", path / "routing")
-    return path
+    return private_city.bundle_dir
 
 
 def _busy_road(c: City) -> tuple[int, dict, dict]:

@@ -3,13 +3,11 @@ scenarios and live requests run at once."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
-from layers import embedded
 from routing.errors import Unreachable
 from twin import City
 from twin.errors import InvalidScenario, ScenarioNotFound
@@ -17,13 +15,9 @@ from twin.scenarios import scenario_for, store_scenario
 
 
 @pytest.fixture()
-def bundle(city: City, tmp_path: Path) -> Path:
-    path = tmp_path / "shanghai-core"
-    embedded.write_layers(path / "layers", city.layers)
-    for name in ("manifest.json", "division.json"):
-        if (city.bundle_dir / name).is_file():
-            shutil.copy(city.bundle_dir / name, path / name)
-    return path
+def bundle(private_city: City) -> Path:
+    """A private copy of the fast fixture city (edits stay in the test's directory)."""
+    return private_city.bundle_dir
 
 
 def _route_edges(service, a: dict, b: dict) -> set[int]:  # noqa: ANN001

@@ -223,7 +223,9 @@ class SchoolService:
                                    candidates=getattr(exc, "candidates", [])) from None
             resolved = candidates[0]
             precise = resolved.get("level") in PRECISE_LEVELS
-            if not precise and self.committees.resolve(resolved.get("components") or {}) is None:
+            found = self.committees.resolve(resolved.get("components") or {},
+                                            resolved.get("inferred"))
+            if not precise and found is None:
                 # a district's or the city's centre is not the home: refuse, don't guess
                 raise HomeNotFound(f"{address!r} is only known at {resolved.get('level')} level "
                                    f"({resolved.get('address')}); give a door or a road")
@@ -252,7 +254,8 @@ class SchoolService:
         length = float(sum(np.hypot(*((np.array(a) - np.array(b)) * self.walk._scale))
                            for a, b in zip(coords[:-1], coords[1:], strict=True)))
         assigned = int(r.assignment.flows[:, school].sum())
-        committee = (self.committees.resolve(resolved.get("components") or {})
+        committee = (self.committees.resolve(resolved.get("components") or {},
+                                             resolved.get("inferred"))
                      if resolved is not None else None)
         official = None
         if committee is not None:

@@ -1,0 +1,295 @@
+"""Honest ETAs of emergency runs: kinematics, turns, queues and what the controller leaves.
+
+The routing engines' travel times are cruise times (length ÷ profile speed). A fire
+engine is slower than that: it starts from standstill at the station, slows for turns,
+and waits at reds — behind the cars queued there — when there is no priority, or for the
+**residual waits** the controller's limits leave (:mod:`routing.controller`) when there
+is. :func:`eta` walks the path edge by edge with those effects:
+
+* **Kinematics.** On each edge the vehicle accelerates at :attr:`EtaModel.accel_mps2`
+  towards the edge's profile speed, and brakes at :attr:`EtaModel.decel_mps2` to the
+  speed it must have at the end of the edge (the next edge's speed, the turn's speed,
+  or 0 where it stops); a trapezoid or triangle speed profile per edge.
+* **Turns.** The turn speed follows the lateral acceleration on the turn's radius
+  (:attr:`EtaModel.lateral_mps2`; radii by turn: :data:`TURN_RADIUS_M`), the turn being
+  the change of bearing between the incoming and outgoing edges
+  (:func:`routing.signals.turn_of`).
+* **Signals with priority.** The vehicle stops only where the controller leaves a
+  residual wait (``residual_waits``), then waits that long.
+* **Signals without priority** (``priority=False``). With the arrival known
+  (``arrivals="known"``), the vehicle brakes to a stop at a red, waits for green, then
+  for the queue ahead of it to discharge: the cars that arrived on its lane since the
+  red began (the approach's class flow per lane, :data:`routing.signals.LANE_FLOW_VPH`)
+  leave one :attr:`EtaModel.saturation_headway_s` apart after the start-up lost time;
+  a green that starts less than the discharge of a full red's queue before the vehicle
+  arrives still holds the vehicle until that queue has left. With a random arrival
+  (``arrivals="random"``), the expected wait — Webster's uniform delay ``(C − g)² / 2C``
+  plus the chance of a red times the expected queue discharge and the cost of the stop.
+
+Both ETAs (:func:`both_etas`) start from standstill; a position update continues from
+the matched speed part way along the current edge (``start_speed_mps``, ``offset_m``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from routing.engine import Path
+from routing.network import RoadNetwork
+from routing.profiles import Profile
+from routing.signals import LANE_FLOW_VPH, SATURATION_FLOW_VPHPL, turn_of
+
+__all__ = [
+    "TURN_RADIUS_M",
+    "EtaModel",
+    "EtaResult",
+    "edge_speeds",
+    "turn_speeds",
+    "eta",
+    "both_etas",
+]
+
+#: Radius of the path through a junction by turn (m).
+TURN_RADIUS_M: dict[str, float] = {"right": 10.0, "left": 20.0, "uturn": 6.0}
+
+
+@dataclass(frozen=True)
+class EtaModel:
+    """Parameters of :func:`eta` (a fire engine by default).
+
+    Attributes
+    ----------
+    accel_mps2, decel_mps2 : float
+        Acceleration and braking.
+    lateral_mps2 : float
+        Lateral acceleration in a turn.
+    startup_lost_s : float
+        Start-up lost time of a queue when the green starts.
+    saturation_headway_s : float
+        Headway of queued cars leaving at green (3600 / saturation flow per lane).
+    queue_share : float
+        Share of the queue ahead that the vehicle waits for (1: all; a siren makes some
+        drivers clear the way).
+    """
+
+    accel_mps2: float = 1.5
+    decel_mps2: float = 3.0
+    lateral_mps2: float = 3.0
+    startup_lost_s: float = 2.0
+    saturation_headway_s: float = 3600.0 / SATURATION_FLOW_VPHPL
+    queue_share: float = 1.0
+
+
+@dataclass
+class EtaResult:
+    """An ETA and its parts.
+
+    Attributes
+    ----------
+    eta_s : float
+        Seconds from the start to the end of the path.
+    arrival_s : numpy.ndarray
+        Seconds from the start to each node of the path (the stop line at signals).
+    waits_s : numpy.ndarray
+        Wait at each node (signals: red, queue, residual waits).
+    cruise_s : float
+        The path's cruise time (what the routing engine says).
+    parts : dict
+        ``accel_s`` (lost to speed changes: start, turns, stops), ``signal_wait_s``.
+    """
+
+    eta_s: float
+    arrival_s: np.ndarray
+    waits_s: np.ndarray
+    cruise_s: float
+    parts: dict = field(default_factory=dict)
+
+
+def edge_speeds(network: RoadNetwork, profile: Profile) -> np.ndarray:
+    """Profile speed (m/s) on every edge, without signal delays."""
+    times = network.edge_times(replace(profile, signal_delay=False))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        speed = np.where(np.isfinite(times), network.length / times, 0.0)
+    return np.maximum(speed, 0.5)
+
+
+def _bearing(coords: np.ndarray) -> float:
+    (x0, y0), (x1, y1) = coords
+    dx = (x1 - x0) * math.cos(math.radians((y0 + y1) / 2))
+    return math.degrees(math.atan2(dx, y1 - y0)) % 360.0
+
+
+def _edge_ends(network: RoadNetwork, e: int) -> tuple[float, float]:
+    geom = network.geometries[e]
+    if geom is not None and len(geom.coords) >= 2:
+        c = np.asarray(geom.coords)
+        return _bearing(c[:2]), _bearing(c[-2:])
+    b = _bearing(network.xy[[network.edge_u[e], network.edge_v[e]]])
+    return b, b
+
+
+def turn_speeds(network: RoadNetwork, path: Path, model: EtaModel = EtaModel()) -> np.ndarray:
+    """Speed limit (m/s) of the turn at each node of ``path`` (inf where straight on)."""
+    out = np.full(len(path.nodes), np.inf)
+    ends = [_edge_ends(network, e) for e in path.edges]
+    for i in range(1, len(path.nodes) - 1):
+        turn = turn_of(ends[i - 1][1], ends[i][0])
+        if turn in TURN_RADIUS_M:
+            out[i] = math.sqrt(model.lateral_mps2 * TURN_RADIUS_M[turn])
+    return out
+
+
+def _edge_time(length: float, v0: float, vc: float, v1: float, a: float, d: float
+               ) -> tuple[float, float]:
+    """Time over an edge from ``v0`` to exit speed at most ``v1``, cruise ``vc``; exit speed."""
+    if length <= 0:
+        return 0.0, min(v0, v1)
+    vc = max(vc, 0.1)
+    v1 = min(v1, vc)
+    # exit speed reachable from v0 by accelerating over the whole edge
+    v1 = min(v1, math.sqrt(v0 * v0 + 2 * a * length))
+    if v0 > vc:  # brake to cruise first
+        da, ta = (v0 * v0 - vc * vc) / (2 * d), (v0 - vc) / d
+    else:
+        da, ta = (vc * vc - v0 * v0) / (2 * a), (vc - v0) / a
+    dd, td = (vc * vc - v1 * v1) / (2 * d), (vc - v1) / d
+    if da + dd <= length:
+        return ta + td + (length - da - dd) / vc, v1
+    if v0 <= vc:  # triangle: peak speed vp
+        vp2 = (length + v0 * v0 / (2 * a) + v1 * v1 / (2 * d)) / (1 / (2 * a) + 1 / (2 * d))
+        vp = math.sqrt(max(vp2, max(v0, v1) ** 2))
+        return (vp - v0) / a + (vp - v1) / d, v1
+    # braking from above cruise all the way
+    v1 = max(v1, math.sqrt(max(v0 * v0 - 2 * d * length, 0.0)))
+    return 2 * length / max(v0 + v1, 0.1), v1
+
+
+def _queue_wait(plan, phase: int, t: float, rate_per_lane: float, model: EtaModel) -> tuple[float, bool]:
+    """Wait at a signal for a vehicle reaching the stop line at plan-clock ``t`` (known)."""
+    gs, ge = plan.green_window(phase, t)
+    red = plan.cycle_s - float(plan.phases[phase]["green_s"])
+    h = model.saturation_headway_s * model.queue_share
+    if gs > t:  # red: the queue ahead arrived since the red began
+        red_start = gs - red
+        ahead = rate_per_lane * max(0.0, t - red_start)
+        return gs - t + model.startup_lost_s + ahead * h, True
+    discharge_end = gs + model.startup_lost_s + rate_per_lane * red * h
+    if t < discharge_end:
+        return discharge_end - t, True
+    return 0.0, False
+
+
+def eta(network: RoadNetwork, path: Path, speeds: np.ndarray, *,
+        model: EtaModel = EtaModel(), priority: bool = True,
+        residual_waits: Mapping[int, float] | None = None, arrivals: str = "known",
+        clock_s: float = 0.0, start_speed_mps: float = 0.0, offset_m: float = 0.0) -> EtaResult:
+    """ETA along ``path``.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        With its signal plans.
+    path : Path
+    speeds : numpy.ndarray
+        Profile speed per edge (:func:`edge_speeds`).
+    model : EtaModel
+    priority : bool
+        With the green wave (only ``residual_waits`` at signals) or without (the
+        fixed-time plans).
+    residual_waits : mapping of node id to seconds, optional
+        Waits the controller leaves (:attr:`routing.controller.PriorityRequest.residual_wait_s`).
+    arrivals : {"known", "random"}
+        Without priority: waits from the plans at the computed arrival times, or expected.
+    clock_s : float
+        The start on the plans' clock (seconds since local midnight).
+    start_speed_mps, offset_m : float
+        Speed at the start and metres already driven from the first node (may reach
+        past the first edge: the edges it covers take no time).
+
+    Returns
+    -------
+    EtaResult
+    """
+    if arrivals not in ("known", "random"):
+        raise ValueError("arrivals is 'known' or 'random'")
+    residual_waits = residual_waits or {}
+    n = len(path.nodes)
+    turns = turn_speeds(network, path, model)
+    arrival = np.zeros(n)
+    waits = np.zeros(n)
+    a, d = model.accel_mps2, model.decel_mps2
+    t, v = 0.0, float(start_speed_mps)
+    cruise = 0.0
+    carry = max(0.0, float(offset_m))
+    for i, e in enumerate(path.edges):
+        used = min(carry, float(network.length[e]))
+        carry -= used
+        length = float(network.length[e]) - used
+        vc = float(speeds[e])
+        cruise += max(length, 0.0) / vc
+        node = int(network.node_ids[path.nodes[i + 1]])
+        last = i + 1 == n - 1
+        plan = None if last else network.plans.get(node)
+        v_next = 0.0 if last else min(float(speeds[path.edges[i + 1]]), turns[i + 1])
+        phase = 0
+        stop, wait = False, 0.0
+        if plan is not None:
+            phase = plan.phase_of(int(network.node_ids[path.nodes[i]]), int(network.edge_key[e]))
+            if priority:
+                wait = float(residual_waits.get(node, 0.0))
+                stop = wait > 0
+            elif arrivals == "random":
+                g = float(plan.phases[phase]["green_s"])
+                red = plan.cycle_s - g
+                rate = _rate(network, e)
+                p_red = red / plan.cycle_s
+                h = model.saturation_headway_s * model.queue_share
+                wait = red * red / (2 * plan.cycle_s) + p_red * (
+                    model.startup_lost_s + rate * red / 2 * h)
+                wait += p_red * (vc / (2 * a) + vc / (2 * d))  # the stop's cost
+        if plan is not None and not priority and arrivals == "known":
+            # time to the stop line if it does not stop, then decide
+            dt_go, v_go = _edge_time(length, v, vc, v_next, a, d)
+            wait, stop = _queue_wait(plan, phase, clock_s + t + dt_go, _rate(network, e), model)
+            if stop:
+                dt_stop, _ = _edge_time(length, v, vc, 0.0, a, d)
+                t_stop = clock_s + t + dt_stop
+                wait, _ = _queue_wait(plan, phase, t_stop, _rate(network, e), model)
+                dt_edge, v = dt_stop, 0.0
+            else:
+                dt_edge, v = dt_go, v_go
+        else:
+            dt_edge, v = _edge_time(length, v, vc, 0.0 if stop else v_next, a, d)
+        t += dt_edge
+        arrival[i + 1] = t
+        waits[i + 1] = wait
+        t += wait
+        if stop:
+            v = 0.0
+    return EtaResult(eta_s=t, arrival_s=arrival, waits_s=waits, cruise_s=cruise,
+                     parts={"accel_s": float(t - cruise - waits.sum()),
+                            "signal_wait_s": float(waits.sum())})
+
+
+def _rate(network: RoadNetwork, e: int) -> float:
+    """Arrivals per second on one lane of edge ``e`` (class flow per lane)."""
+    cls = str(network.road_class[e]).replace("_link", "")
+    return LANE_FLOW_VPH.get(cls, 220.0) / 3600.0
+
+
+def both_etas(network: RoadNetwork, path: Path, speeds: np.ndarray, *, depart_at: dt.datetime,
+              tz: dt.tzinfo, residual_waits: Mapping[int, float] | None = None,
+              model: EtaModel = EtaModel(), arrivals: str = "known") -> tuple[EtaResult, EtaResult]:
+    """``(with priority, without priority)`` from a standing start at ``depart_at``."""
+    local = depart_at.astimezone(tz)
+    clock = (local - local.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+    with_p = eta(network, path, speeds, model=model, priority=True,
+                 residual_waits=residual_waits, clock_s=clock)
+    without = eta(network, path, speeds, model=model, priority=False, arrivals=arrivals,
+                  clock_s=clock)
+    return with_p, without

@@ -1,0 +1,92 @@
+"""The controller interface of the twin: the priority requests of the active runs.
+
+A signal controller (or the signal system above it) executes these and nothing else:
+per junction, the phase to serve, the window as absolute times, the hold limit, what is
+cut and how the junction recovers to coordination (:mod:`routing.controller`, message
+format in ``docs/controller.md``). They are derived from the green windows the shared
+emergency runs hold (:mod:`twin.runs`), in dispatch order, on the current signal plans,
+under the controller limits (minimum green, pedestrian clearance, yellow and all-red,
+maximum pre-emption).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import TYPE_CHECKING, Any
+
+from routing.controller import Limits, PriorityRequest, PriorityWindow, current_requests, diff_requests
+from routing.greenwave import HOLD_S
+
+if TYPE_CHECKING:
+    from twin.city import City
+
+__all__ = ["SignalRequests", "PLANNING_HORIZON_S"]
+
+#: Requests further ahead than this are announced (``pending``), planned when nearer.
+PLANNING_HORIZON_S = 40.0
+
+
+class SignalRequests:
+    """The current priority requests of a city's active runs, and their changes.
+
+    Parameters
+    ----------
+    city : City
+        The twin (its runs, routing model and clock).
+    limits : Limits, optional
+        Controller limits (default :class:`routing.controller.Limits`).
+    """
+
+    def __init__(self, city: City, limits: Limits | None = None) -> None:
+        self.city = city
+        self.limits = limits or Limits()
+        self._held: dict[str, PriorityRequest] = {}
+        self._lock = threading.Lock()
+
+    def _windows(self, now: dt.datetime) -> list[PriorityWindow]:
+        service = self.city.routing
+        windows = []
+        with self.city.runs.store.reading(now) as book:
+            runs = sorted(book.runs.values(), key=lambda r: r.dispatched_at)
+        for run in runs:
+            for w in run.windows:
+                plan = service.network.plans.get(int(w.node))
+                if plan is None:  # a signal removed since the run was planned
+                    continue
+                names = [p.get("name") for p in plan.phases]
+                phase = names.index(w.phase) if w.phase in names else None
+                if phase is None:
+                    continue
+                end = dt.datetime.fromtimestamp(w.end, dt.UTC)
+                windows.append(PriorityWindow(
+                    run.id, int(w.node), phase, dt.datetime.fromtimestamp(w.start, dt.UTC), end,
+                    end - dt.timedelta(seconds=HOLD_S)))
+        return windows
+
+    def current(self, now: dt.datetime | None = None) -> tuple[list[PriorityRequest], list[dict]]:
+        """The requests now and the change events since the previous call.
+
+        Returns
+        -------
+        requests : list of PriorityRequest
+        events : list of dict
+            ``{"event": "added" | "changed" | "removed", "id", "request"}``.
+        """
+        now = now or self.city.runs.now()
+        service = self.city.routing
+        with self._lock:
+            requests = current_requests(service.network.plans, self._windows(now), now=now,
+                                        tz=service.tz, limits=self.limits, active=self._held,
+                                        horizon_s=PLANNING_HORIZON_S)
+            events = diff_requests(self._held.values(), requests)
+            self._held = {r.key: r for r in requests}
+        return requests, events
+
+    def answer(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        """``GET /signals/requests``: ``time``, ``requests`` (JSON) and ``versions``."""
+        now = now or self.city.runs.now()
+        requests, _ = self.current(now)
+        return {"time": now.isoformat(timespec="milliseconds"),
+                "requests": [r.to_json() for r in requests],
+                "versions": self.city.routing.versions}

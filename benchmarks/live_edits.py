@@ -24,7 +24,6 @@ import os
 import pickle
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -159,23 +158,30 @@ def _private_copy(bundle: Path, into: Path) -> Path:
     return target
 
 
-def _load(url: str, body_of: object, seconds: float, headers: dict, finish: bool,
-          out: list[float], stop: threading.Event) -> None:
+def _load(url: str, kind: str, pairs: list, seconds: float) -> list[float]:
+    """One load client (its own process, so clients never wait on each other's GIL):
+    ``route`` posts routes back to back; ``run`` creates an emergency run and ends it."""
+    headers = {"X-API-Key": "bench-dispatcher"} if kind == "run" else {}
+    out = []
     with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
         end = time.perf_counter() + seconds
         i = 0
-        while time.perf_counter() < end and not stop.is_set():
-            path, body = body_of(i)
+        while time.perf_counter() < end:
+            a, b = pairs[(i * 7 if kind == "run" else i) % len(pairs)]
+            body = {"origin": a, "destination": b}
             started = time.perf_counter()
-            answer = client.post(path, json=body)
+            answer = client.post("/routes/emergency" if kind == "run" else "/routes", json=body)
             out.append((time.perf_counter() - started) * 1000)
-            if finish and answer.status_code == 200:
+            if kind == "run" and answer.status_code == 200:
                 client.delete(f"/routes/emergency/{answer.json()['id']}")
             i += 1
+    return out
 
 
 def http_under_edits(bundle: Path, *, seconds: float, seed: int) -> dict[str, dict]:
     """Route and emergency-run latency without and with an edit a second; edit reach."""
+    from concurrent.futures import ProcessPoolExecutor
+
     city = City.load(bundle)
     pairs = _pairs(city, 500, seed)
     roads = city.layers["roads"].data
@@ -183,31 +189,15 @@ def http_under_edits(bundle: Path, *, seconds: float, seed: int) -> dict[str, di
     env = {**os.environ, "TWIN_BUNDLE": str(bundle), "TWIN_API_KEYS": json.dumps(KEYS),
            "TWIN_RATE_LIMIT": "0"}
     results: dict[str, dict] = {}
-    with production_server(workers=2, env=env) as (url, _):
+    with production_server(workers=2, env=env) as (url, _), ProcessPoolExecutor(3) as pool:
         for phase in ("no edits", "1 edit/s"):
-            stop = threading.Event()
-            routes: list[float] = []
-            runs: list[float] = []
             reach: list[float] = []
-
-            def route_body(i: int) -> tuple[str, dict]:
-                a, b = pairs[i % len(pairs)]
-                return "/routes", {"origin": a, "destination": b}
-
-            def run_body(i: int) -> tuple[str, dict]:
-                a, b = pairs[(i * 7) % len(pairs)]
-                return "/routes/emergency", {"origin": a, "destination": b, "vehicle": "fire"}
-
-            threads = [threading.Thread(target=_load, args=(url, route_body, seconds, {}, False,
-                                                            routes, stop)) for _ in range(2)]
-            threads.append(threading.Thread(target=_load, args=(
-                url, run_body, seconds, {"X-API-Key": "bench-dispatcher"}, True, runs, stop)))
-            for t in threads:
-                t.start()
+            clients = [pool.submit(_load, url, kind, pairs, seconds)
+                       for kind in ("route", "route", "run")]
             if phase == "1 edit/s":
                 _edit_every_second(url, fid, seconds, reach)
-            for t in threads:
-                t.join()
+            routes = clients[0].result() + clients[1].result()
+            runs = clients[2].result()
             lags = [httpx.get(f"{url}/health", timeout=5).json() for _ in range(8)]
             loop = {h["worker"]: h["event_loop"]["p99_ms"] for h in lags}
             results[phase] = {"routes": len(routes), "route_p50": _pct(routes, 50),

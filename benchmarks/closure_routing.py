@@ -39,7 +39,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from routing_engine import INSTALL_OSRM, PEER, WORK, load_osm_network, pct  # noqa: E402
+from routing_engine import (  # noqa: E402
+    INSTALL_OSRM,
+    PEER,
+    WORK,
+    embedded_network,
+    load_osm_network,
+    pct,
+)
 from synthetic_osm import synthetic_osm  # noqa: E402
 
 from routing.ch import ContractionHierarchy  # noqa: E402
@@ -215,8 +222,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     city = City.load()
-    turns = city.layers["turn_restrictions"].data if "turn_restrictions" in city.layers else None
-    network = RoadNetwork.from_layers(city.graph, city.layers["signals"].data, turns)
+    network = embedded_network(city)
     print("| step | citytwin (CCH) or peer | | ratio |")
     print("|---|---|---|---|")
     bench(f"embedded {city.name}", network, REPO / "data" / "sources" / EMBEDDED_CITIES[city.name],

@@ -60,6 +60,12 @@ def pct(ms: list[float], q: float) -> float:
     return float(np.quantile(np.asarray(ms), q)) if ms else float("nan")
 
 
+def embedded_network(city: City) -> RoadNetwork:
+    """The network the routing service opens on a built city (graph, signals, turns)."""
+    turns = city.layers["turn_restrictions"].data if "turn_restrictions" in city.layers else None
+    return RoadNetwork.from_layers(city.graph, city.layers["signals"].data, turns)
+
+
 def load_osm_network(osm: Path, *, consolidate: bool = False) -> RoadNetwork:
     """The network citytwin builds from an OSM file (cached beside it as a pickle).
 
@@ -211,8 +217,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     city = City.load()
-    turns = city.layers["turn_restrictions"].data if "turn_restrictions" in city.layers else None
-    network = RoadNetwork.from_layers(city.graph, city.layers["signals"].data, turns)
+    network = embedded_network(city)
     print("| graph | size | engine | build | p50 ms | p99 ms | ratio |")
     print("|---|---|---|---|---|---|---|")
     bench(f"embedded {city.name}", network,

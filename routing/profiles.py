@@ -7,6 +7,7 @@ speeds (``observed_kph`` per edge). Factors multiply the free-flow speed of the 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "VEHICLES",
     "Profile",
     "is_peak",
+    "clock_seconds",
 ]
 
 #: Share of free-flow speed reached at peak hours (07–09, 17–19), by road class.
@@ -38,6 +40,12 @@ EMERGENCY_FACTOR: dict[str, float] = {
 EMERGENCY_MAX_KPH = 70.0
 #: Vehicle types for emergency routing.
 VEHICLES = ("fire", "ambulance")
+
+
+def clock_seconds(when: dt.datetime, tz: dt.tzinfo) -> float:
+    """Seconds since local midnight in ``tz`` (the signal plans' clock)."""
+    local = when.astimezone(tz)
+    return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
 
 
 def is_peak(hour: float) -> bool:

@@ -23,6 +23,7 @@ from routing.avl import Fix, RouteGeometry, RouteMatcher, remaining_path
 from routing.engine import Path, PathEngine
 from routing.errors import InvalidDeparture, VehicleNotFound
 from routing.greenwave import ActiveWindows, GreenWave, Window, plan_green_wave
+from routing.profiles import clock_seconds
 
 if TYPE_CHECKING:
     from routing.network import RoadNetwork
@@ -35,7 +36,6 @@ __all__ = [
     "EmergencyRun",
     "RunBook",
     "checked_time",
-    "clock_seconds",
     "plan_run",
     "replan_from_position",
 ]
@@ -46,12 +46,6 @@ RUN_RETENTION_S = 1800.0
 MAX_PAST_S = 300.0
 #: ... and this far after it.
 MAX_AHEAD_S = 86400.0
-
-
-def clock_seconds(when: dt.datetime, tz: dt.tzinfo) -> float:
-    """Seconds since local midnight in ``tz`` (the signal plans' clock)."""
-    local = when.astimezone(tz)
-    return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
 
 
 def checked_time(when: dt.datetime | None, now: dt.datetime, tz: dt.tzinfo, *,

@@ -28,7 +28,7 @@ from routing.errors import (
     Unreachable,
 )
 from routing.network import MAX_SNAP_M, RoadNetwork
-from routing.profiles import VEHICLES, Profile, is_peak
+from routing.profiles import VEHICLES, Profile, clock_seconds, is_peak
 
 __all__ = ["Location", "RoutingService", "LOCAL_TZ", "MAX_ISOCHRONE_MIN", "ENGINE_KEYS"]
 
@@ -82,11 +82,6 @@ def _hierarchy_file(key: tuple[str, bool, bool]) -> str:
     """File of an engine's customized metric."""
     vehicle, peak, green_wave = key
     return f"{vehicle}-{'peak' if peak else 'offpeak'}-{'gw' if green_wave else 'nogw'}.npz"
-
-
-def _clock_seconds(when: dt.datetime, tz: dt.tzinfo = LOCAL_TZ) -> float:
-    local = when.astimezone(tz) if when.tzinfo else when.replace(tzinfo=tz)
-    return local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
 
 
 class RoutingService:
@@ -317,7 +312,7 @@ class RoutingService:
         """
         when = _local(depart_at, self.tz)
         if vehicle == "car":
-            peak: bool | None = is_peak(_clock_seconds(when, self.tz) / 3600)
+            peak: bool | None = is_peak(clock_seconds(when, self.tz) / 3600)
             key = ("car", bool(peak), True)
         else:
             self._check_vehicle(vehicle)

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from twin.divisions import CityDivision
     from twin.live import LiveTwin
     from twin.scenario_store import ScenarioStore
-    from twin.scenarios import Scenario
+    from twin.scenarios import Scenario, ScenarioCache
+    from twin.signal_requests import SignalRequests
 
 __all__ = ["City"]
 
@@ -281,6 +282,21 @@ class City:
         if self.database_engine is not None:
             return PostgisScenarioStore(self.database_engine, self.database_schema)
         return FileScenarioStore(self.edits_dir / "scenarios")
+
+    @cached_property
+    def scenario_cache(self) -> ScenarioCache:
+        """The stored scenarios this process has derived models for (a few, newest kept)."""
+        from twin.scenarios import ScenarioCache
+
+        return ScenarioCache()
+
+    @cached_property
+    def signal_requests(self) -> SignalRequests:
+        """The priority requests of the active runs for the signal controllers
+        (:mod:`twin.signal_requests`)."""
+        from twin.signal_requests import SignalRequests
+
+        return SignalRequests(self)
 
     def scenario(self, edits: list[dict[str, Any]]) -> Scenario:
         """A what-if: the models under ``edits``, the live city untouched.

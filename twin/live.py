@@ -18,6 +18,7 @@ brought up to date when it is asked for.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 import threading
 import time
@@ -58,33 +59,24 @@ class ModelSpec:
     derive: Derive
 
 
-def _derive_routing(city: City, frames: Mapping[str, gpd.GeoDataFrame], base: Any,
-                    versions: dict[str, int]) -> Any:
-    from twin.emergency import derive
+def _derive_with(module: str) -> Derive:
+    """The ``derive(city, frames, base=..., versions=...)`` of a twin module, imported
+    when first called (a model's code loads only if the model is used)."""
 
-    return derive(city, frames, base=base, versions=versions)
+    def derive(city: City, frames: Mapping[str, gpd.GeoDataFrame], base: Any,
+               versions: dict[str, int]) -> Any:
+        return importlib.import_module(module).derive(city, frames, base=base,
+                                                      versions=versions)
 
-
-def _derive_schools(city: City, frames: Mapping[str, gpd.GeoDataFrame], base: Any,
-                    versions: dict[str, int]) -> Any:
-    from twin.schools import derive
-
-    return derive(city, frames, base=base, versions=versions)
-
-
-def _derive_bikes(city: City, frames: Mapping[str, gpd.GeoDataFrame], base: Any,
-                  versions: dict[str, int]) -> Any:
-    from twin.bikes import derive
-
-    return derive(city, frames, base=base, versions=versions)
+    return derive
 
 
 #: The models of a city and the layers each one reads.
 MODEL_SPECS: dict[str, ModelSpec] = {
     "routing": ModelSpec(("roads", "nodes", "signals", "turn_restrictions", "fire_stations",
-                          "ambulance_stations", "homes"), _derive_routing),
-    "schools": ModelSpec(("schools", "homes"), _derive_schools),
-    "bikes": ModelSpec(("bike_fences", "bike_cells"), _derive_bikes),
+                          "ambulance_stations", "homes"), _derive_with("twin.emergency")),
+    "schools": ModelSpec(("schools", "homes"), _derive_with("twin.schools")),
+    "bikes": ModelSpec(("bike_fences", "bike_cells"), _derive_with("twin.bikes")),
 }
 
 

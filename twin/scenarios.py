@@ -39,7 +39,7 @@ from twin.road_state import check_road_edit
 if TYPE_CHECKING:
     from twin.city import City
 
-__all__ = ["Scenario", "SCENARIO_TTL", "MAX_EDITS", "scenario_for", "check_edits",
+__all__ = ["Scenario", "ScenarioCache", "SCENARIO_TTL", "MAX_EDITS", "scenario_for", "check_edits",
            "store_scenario"]
 
 #: How long a stored scenario lives.
@@ -245,8 +245,7 @@ def scenario_for(city: City, scenario_id: str) -> Scenario:
     record = city.scenarios.get(scenario_id)
     versions = tuple(sorted((n, v) for name in city.live.specs
                             for n, v in city.live.versions_of(name).items()))
-    cache: ScenarioCache = city.__dict__.setdefault("_scenario_cache", ScenarioCache())
-    return cache.get((scenario_id, versions), lambda: Scenario.from_edits(
+    return city.scenario_cache.get((scenario_id, versions), lambda: Scenario.from_edits(
         city, record["edits"], id=scenario_id, meta=record))
 
 

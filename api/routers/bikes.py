@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import get_city
+from api.geojson import feature_collection
 from twin.city import City
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["bikes"])
-
-
-def _geojson(gdf: Any, versions: dict[str, int]) -> dict[str, Any]:
-    """A FeatureCollection, with the layer versions it was computed on as a member."""
-    return {**json.loads(gdf.to_json(drop_id=True)), "versions": versions}
 
 
 @router.get("/bikes/quotas", summary="Quota per H3 cell (合理投放量), demand at an hour")
@@ -30,14 +25,14 @@ def get_quotas(
     ``net_flow``, ``basis`` (``real`` or ``simulated`` trips) and ``source``; 400 for a
     resolution outside 7-10 or an hour outside 0-23."""
     bikes = city.bikes
-    return _geojson(bikes.quotas(res=res, hour=hour), bikes.versions)
+    return feature_collection(bikes.quotas(res=res, hour=hour), bikes.versions)
 
 
 @router.get("/bikes/fences", summary="Parking fences (电子围栏)")
 def get_fences(res: Annotated[int, Query()] = 9, city: City = Depends(get_city)) -> dict[str, Any]:
     """GeoJSON polygons with ``capacity`` and the cell's ``quota``."""
     bikes = city.bikes
-    return _geojson(bikes.fences(res=res), bikes.versions)
+    return feature_collection(bikes.fences(res=res), bikes.versions)
 
 
 @router.get("/bikes/rebalancing", summary="Rebalancing moves before a peak")

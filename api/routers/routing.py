@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Caller, require_dispatcher, require_role
-from api.deps import ScenarioParam, get_city, get_view, no_scenario
+from api.deps import get_city, get_view, no_scenario
 from twin.city import City
 
 __all__ = ["router"]
@@ -160,18 +160,16 @@ def get_coverage(
         max_length=500, description="road feature ids closed (a one-shot scenario)")] = None,
     depart_at: Annotated[dt.datetime | None, Query(
         description="when (roads closed over a window then are left out); default now")] = None,
-    scenario: ScenarioParam = None,
+    view: Any = Depends(get_view),
     city: City = Depends(get_city),
 ) -> dict[str, Any]:
     """Coverage with and without green wave; what-if via ``remove``, ``close`` or a
     stored ``scenario`` (``close`` adds its closures on top of the scenario's edits)."""
-    from twin.scenarios import Scenario, scenario_for
+    from twin.scenarios import Scenario
 
-    view: Any = city if scenario is None else scenario_for(city, scenario)
     if close:
         edits = [{"layer": "roads", "id": fid, "properties": {"closed": True}} for fid in close]
-        base = [] if scenario is None else view.edits
-        view = Scenario.from_edits(city, [*base, *edits])
+        view = Scenario.from_edits(city, [*getattr(view, "edits", []), *edits])
     return view.routing.coverage(vehicle=vehicle, minutes=minutes,
                                  remove_stations=remove or (), depart_at=depart_at)
 

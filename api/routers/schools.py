@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import get_view
+from api.geojson import feature_collection
 
 __all__ = ["router"]
 
@@ -16,23 +16,18 @@ router = APIRouter(tags=["schools"])
 Level = Annotated[str, Query(max_length=16, description="kindergarten, primary or middle")]
 
 
-def _geojson(gdf: Any, versions: dict[str, int]) -> dict[str, Any]:
-    """A FeatureCollection, with the layer versions it was computed on as a member."""
-    return {**json.loads(gdf.to_json(drop_id=True)), "versions": versions}
-
-
 @router.get("/schools", summary="Schools with capacity and assigned pupils (GeoJSON)")
 def get_schools(level: Level = "primary", view: Any = Depends(get_view)) -> dict[str, Any]:
     """Properties include ``capacity``, ``assigned`` and ``utilisation``; 400 for a bad level."""
     schools = view.schools
-    return _geojson(schools.schools_table(level), schools.versions)
+    return feature_collection(schools.schools_table(level), schools.versions)
 
 
 @router.get("/schools/districts", summary="School districts (学区) as polygons")
 def get_districts(level: Level = "primary", view: Any = Depends(get_view)) -> dict[str, Any]:
     """One polygon per school; ``parts`` = 1 for a contiguous district."""
     schools = view.schools
-    return _geojson(schools.districts(level), schools.versions)
+    return feature_collection(schools.districts(level), schools.versions)
 
 
 @router.get("/schools/lookup", summary="Which school for this address (一键查)")

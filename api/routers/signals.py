@@ -18,18 +18,12 @@ __all__ = ["router"]
 router = APIRouter(tags=["signals"])
 
 
-def _requests(city: City) -> Any:
-    from twin.signal_requests import SignalRequests
-
-    return city.__dict__.setdefault("_signal_requests", SignalRequests(city))
-
-
 @router.get("/signals/requests", summary="Priority requests per junction (controller interface)")
 def get_requests(city: City = Depends(get_city)) -> dict[str, Any]:
     """What each junction's controller is asked to do for the active emergency runs: the
     phase to serve, the window (ISO 8601), the hold limit, the phases cut, the recovery
     to coordination and the residual wait the limits leave (``docs/controller.md``)."""
-    return _requests(city).answer()
+    return city.signal_requests.answer()
 
 
 @router.get("/signals/requests/stream", summary="Server-sent events of request changes",
@@ -47,7 +41,7 @@ async def stream_requests(
     ``{"id"}`` for a removal); a comment line as heartbeat when nothing changed. The
     stream ends after ``seconds`` (with a ``retry`` hint), so no connection is held for
     ever."""
-    source = _requests(city)
+    source = city.signal_requests
     loop = asyncio.get_running_loop()
     until = loop.time() + seconds
 

@@ -23,7 +23,7 @@ from routing.greenwave import (
     plan_green_wave,
 )
 from routing.network import RoadNetwork, SignalPlan, expected_signal_delay
-from routing.runs import clock_seconds
+from routing.profiles import clock_seconds
 
 TZ = ZoneInfo("Asia/Shanghai")
 PLAN = SignalPlan(node=1, cycle_s=90.0, offset_s=10.0, phases=(

@@ -1,14 +1,20 @@
 """Green wave (一路绿灯): signal priority plans along an emergency route.
 
 For a route and a departure time, the vehicle's arrival time at every signalized
-intersection is known from the emergency profile. For each such signal the planner
-gives the approach's phase a green window ``[arrival - lead, arrival + hold]``:
+intersection is predicted (:mod:`routing.arrivals`: the ETA model's kinematics and turns,
+at the run's pace; the path's cruise times by default). For each such signal the planner
+gives the approach's phase a green window ``[arrival - lead - early, arrival + hold +
+late]``:
 
 * **lead** lets the queue standing ahead of the vehicle discharge before it arrives:
   ``lead = LEAD_BASE_S + SATURATION_HEADWAY_S × queued vehicles per lane``, where the
   queue is the arrivals of one red period on the approach's lanes (at
   :data:`ARRIVALS_PER_LANE_PER_S`);
-* **hold** keeps green until the vehicle has cleared the junction.
+* **hold** keeps green until the vehicle has cleared the junction;
+* **early** and **late** widen the window by shares of the time to the arrival
+  (``widen``): a prediction is less sure the farther ahead it is. Every position update
+  re-plans the windows ahead, so they narrow as the vehicle comes near, and the
+  controller releases a green once the run has passed.
 
 The action per signal is ``none`` (the normal plan is green over the whole window),
 ``extend`` (the phase is green at the start of the window but would end before it closes:
@@ -24,13 +30,11 @@ local clock (seconds since local midnight), which the caller passes as ``clock_s
 clock reading at departure.
 
 The windows are planned from the departure (or the last position update). Validated in
-SUMO (``benchmarks/sumo``), the leads clear the queues when each window is re-planned
-from the vehicle's live position and green is held until the vehicle has passed (no stop
-at a red in 30 runs up to the peak demand). Applied open loop, as planned at departure,
-they do not: the simulated vehicle passed the first signal 12 s earlier to 23 s later
-than planned (start from standstill, where the route joins the street), more than
-:data:`HOLD_S`, and then waited at reds. A controller should therefore re-plan on every
-position update and treat ``green_end_s`` as the earliest end of the hold, not a fixed one.
+SUMO (``benchmarks/sumo``, which drives the twin's own runs and executes the served
+controller messages): applied open loop, as planned at dispatch, they save little — an
+engine in traffic is tens of seconds off its predicted arrival a few junctions on; with
+AVL re-planning the windows follow the engine. A controller should therefore treat
+``green_end_s`` as the latest end of the hold, released when the run has passed.
 
 Without the plan, the vehicle waits at each red as the fixed-time plans dictate, and
 where another run holds a conflicting phase, until that window closes: the ETA without
@@ -51,8 +55,10 @@ window held.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from routing.engine import Path
 from routing.network import RoadNetwork, SignalPlan
@@ -123,6 +129,8 @@ class Window:
     incident_id: str | None = None
     lon: float = 0.0
     lat: float = 0.0
+    #: expected arrival at the stop line (absolute); NaN when unknown (``end - HOLD_S``)
+    arrival: float = float("nan")
 
     def overlaps(self, start: float, end: float) -> bool:
         """Whether ``[start, end)`` intersects this window."""
@@ -154,7 +162,8 @@ class GreenWave:
     def windows(self, run_id: str, incident_id: str | None = None) -> list[Window]:
         """The windows this wave holds, in absolute time."""
         return [Window(run_id, s.node, s.phase, self.depart + s.green_start_s,
-                       self.depart + s.green_end_s, incident_id, s.lon, s.lat)
+                       self.depart + s.green_end_s, incident_id, s.lon, s.lat,
+                       self.depart + s.arrival_s)
                 for s in self.signals if s.held]
 
 
@@ -276,10 +285,10 @@ def _normal_crossing(plan: SignalPlan, phase: int, arrive: float, to_clock: floa
 
 
 def _held(network: RoadNetwork, path: Path, i: int, plan: SignalPlan, phase: int,
-          start: float, lead: float, depart: float, to_clock: float,
+          start: float, end: float, arrive: float, lead: float, depart: float, to_clock: float,
           nominal: float) -> SignalPriority:
-    """A held window ``[start, start + lead + HOLD_S]`` (absolute) at the path's node ``i``."""
-    end = start + lead + HOLD_S
+    """A held window ``[start, end]`` (absolute) at the path's node ``i`` for an arrival
+    at ``arrive``."""
     g_start, g_end = plan.green_window(phase, start + to_clock)
     if g_start <= start + to_clock and g_end >= end + to_clock:
         action = "none"
@@ -289,9 +298,9 @@ def _held(network: RoadNetwork, path: Path, i: int, plan: SignalPlan, phase: int
         action = "early"
     return SignalPriority(
         node=int(network.node_ids[path.nodes[i]]), lon=float(network.xy[path.nodes[i], 0]),
-        lat=float(network.xy[path.nodes[i], 1]), arrival_s=start + lead - depart,
+        lat=float(network.xy[path.nodes[i], 1]), arrival_s=arrive - depart,
         phase=plan.phases[phase]["name"], green_start_s=start - depart,
-        green_end_s=end - depart, action=action, lead_s=lead,
+        green_end_s=end - depart, action=action, lead_s=arrive - start,
         normal_wait_s=plan.wait_at(phase, nominal + to_clock),
         recovery_end_s=end - depart + RECOVERY_CYCLES * plan.cycle_s, cycle_s=plan.cycle_s)
 
@@ -317,15 +326,16 @@ def _blockers(active: ActiveWindows | None, node: int, phase: str, run_id: str) 
     return [w for w in active.at(node) if w.run_id != run_id and w.phase != phase]
 
 
-def _without_priority(network: RoadNetwork, path: Path, depart: float, clock_s: float,
-                      active: ActiveWindows | None,
+def _without_priority(network: RoadNetwork, path: Path, times: np.ndarray, depart: float,
+                      clock_s: float, active: ActiveWindows | None,
                       run_id: str) -> tuple[list[SignalPriority], float]:
     """Every signal crossed on the fixed-time plan as the other runs' windows interrupt
-    it (no window held for this run), and the ETA: what no priority gives."""
+    it (no window held for this run), and the ETA: what no priority gives. ``times``:
+    the unimpeded arrival at each node (seconds after ``depart``)."""
     to_clock = clock_s - depart
     signals, t = [], depart
     for i in range(1, len(path.nodes)):
-        t += float(path.times[i] - path.times[i - 1])
+        t += float(times[i] - times[i - 1])
         signal = _signal_at(network, path, i)
         if signal is None:
             continue
@@ -342,7 +352,9 @@ def _without_priority(network: RoadNetwork, path: Path, depart: float, clock_s: 
 
 def plan_green_wave(network: RoadNetwork, path: Path, depart: float = 0.0, *,
                     clock_s: float | None = None, active: ActiveWindows | None = None,
-                    run_id: str = "", incident_id: str | None = None) -> GreenWave:
+                    run_id: str = "", incident_id: str | None = None,
+                    arrival_s: Sequence[float] | np.ndarray | None = None,
+                    widen: tuple[float, float] = (0.0, 0.0), priority: bool = True) -> GreenWave:
     """Priority plan for every signalized intersection on ``path``, around granted windows.
 
     Parameters
@@ -362,6 +374,15 @@ def plan_green_wave(network: RoadNetwork, path: Path, depart: float = 0.0, *,
         This run's id (its own windows in ``active`` are ignored: a re-plan replaces them).
     incident_id : str, optional
         This run's incident (reported in conflicts with runs of the same incident).
+    arrival_s : sequence of float, optional
+        The vehicle's unimpeded arrival at each node of ``path``, seconds after
+        ``depart`` (default: the path's cruise times; :mod:`routing.arrivals` predicts
+        them with kinematics, turns and the run's pace).
+    widen : (float, float)
+        The window at a signal opens ``widen[0]`` × the time to its arrival earlier and
+        closes ``widen[1]`` × it later (an arrival is less sure the farther ahead it is).
+    priority : bool
+        False: hold no window (every signal crossed on the fixed-time plan).
 
     Returns
     -------
@@ -376,6 +397,10 @@ def plan_green_wave(network: RoadNetwork, path: Path, depart: float = 0.0, *,
     """
     clock_s = depart if clock_s is None else clock_s
     to_clock = clock_s - depart
+    times = np.asarray(path.times if arrival_s is None else arrival_s, dtype=float)
+    if len(times) != len(path.nodes):
+        raise ValueError(f"arrival_s has {len(times)} times for {len(path.nodes)} nodes")
+    early_share, late_share = widen
     signals: list[SignalPriority] = []
     conflicts: list[dict] = []
     lag = 0.0  # waits so far
@@ -385,18 +410,22 @@ def plan_green_wave(network: RoadNetwork, path: Path, depart: float = 0.0, *,
             continue
         plan, phase = signal
         name = plan.phases[phase]["name"]
+        arrive = depart + float(times[i]) + lag
+        ahead = arrive - depart
         lead = queue_clearance_lead(plan.cycle_s - plan.phases[phase]["green_s"])
-        arrive = depart + float(path.times[i]) + lag
+        before = lead + early_share * ahead  # green before the arrival
+        after = HOLD_S + late_share * ahead  # green after it
         node = int(network.node_ids[path.nodes[i]])
         blockers = _blockers(active, node, name, run_id)
-        start = _free_window_start(arrive - lead, lead + HOLD_S, blockers)
-        if start + lead <= arrive:
-            signals.append(_held(network, path, i, plan, phase, start, lead, depart, to_clock,
-                                 arrive))
+        start = _free_window_start(arrive - before, before + after, blockers)
+        if start + before <= arrive:
+            signals.append(_held(network, path, i, plan, phase, start, start + before + after,
+                                 arrive, lead, depart, to_clock, arrive))
             continue
         crossing = _normal_crossing(plan, phase, arrive, to_clock, blockers)
-        if start + lead <= crossing:
-            sig = _held(network, path, i, plan, phase, start, lead, depart, to_clock, arrive)
+        if start + before <= crossing:
+            sig = _held(network, path, i, plan, phase, start, start + before + after,
+                        start + before, lead, depart, to_clock, arrive)
             resolution = "waits for the granted window, then gets its own"
         else:
             sig = _normal(network, path, i, plan, phase, crossing, lead, depart, to_clock,
@@ -405,16 +434,16 @@ def plan_green_wave(network: RoadNetwork, path: Path, depart: float = 0.0, *,
         wait = depart + sig.arrival_s - arrive
         lag += wait
         signals.append(sig)
-        near = [b for b in blockers if b.overlaps(arrive - lead, depart + sig.arrival_s + HOLD_S)]
+        near = [b for b in blockers if b.overlaps(arrive - before, depart + sig.arrival_s + after)]
         conflicts.append({
             "node": node, "with": sorted({b.run_id for b in near}),
             "same_incident": incident_id is not None and any(
                 b.incident_id == incident_id for b in near),
             "phase": name, "other_phases": sorted({b.phase for b in near}),
             "delay_s": round(wait, 1), "resolution": resolution, "rule": PRIORITY_RULE})
-    normal, eta_without = _without_priority(network, path, depart, clock_s, active, run_id)
-    eta = float(path.duration_s) + lag
-    if eta > eta_without + 1e-6:  # slower than no priority: plan without it
+    normal, eta_without = _without_priority(network, path, times, depart, clock_s, active, run_id)
+    eta = float(times[-1]) + lag
+    if eta > eta_without + 1e-6 or not priority:  # slower than no priority: plan without it
         return GreenWave(signals=normal, eta_s=eta_without, eta_without_priority_s=eta_without,
                          depart=depart, clock_s=clock_s, conflicts=conflicts, priority=False)
     return GreenWave(signals=signals, eta_s=min(eta, eta_without),

@@ -17,16 +17,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from routing.avl import Fix, RouteGeometry, RouteMatcher, remaining_path
+from routing.arrivals import WIDEN, Arrivals, honest_etas, predict
+from routing.avl import Fix, RouteGeometry, RouteMatcher
+from routing.controller import Limits
 from routing.engine import Path, PathEngine
 from routing.errors import InvalidDeparture, VehicleNotFound
 from routing.greenwave import ActiveWindows, GreenWave, Window, plan_green_wave
-from routing.profiles import clock_seconds
 
 if TYPE_CHECKING:
-    from routing.network import RoadNetwork
     from routing.service import RoutingService
 
 __all__ = [
@@ -93,7 +91,14 @@ def _signal_payload(sig: dict, depart: float, tz: dt.tzinfo) -> dict:
 
 
 def _window_entry(w: Window) -> list:
-    return [w.node, w.phase, w.start, w.end, w.lon, w.lat]
+    return [w.node, w.phase, w.start, w.end, w.lon, w.lat, w.arrival]
+
+
+def _window(run_id: str, incident: str | None, entry: Sequence) -> Window:
+    """A window of a run record (``[node, phase, start, end, lon, lat(, arrival)]``)."""
+    node, phase, start, end, lon, lat, *arrival = entry
+    return Window(run_id, int(node), str(phase), float(start), float(end), incident,
+                  float(lon), float(lat), float(arrival[0]) if arrival else float("nan"))
 
 
 @dataclass
@@ -166,9 +171,7 @@ class EmergencyRun:
                    depart_at=dt.datetime.fromisoformat(data["depart_at"]),
                    dispatched_at=dt.datetime.fromisoformat(data["dispatched_at"]),
                    plan=data["plan"],
-                   windows=[Window(run_id, int(n), str(p), float(s), float(e), incident,
-                                   float(lon), float(lat))
-                            for n, p, s, e, lon, lat in data["windows"]],
+                   windows=[_window(run_id, incident, entry) for entry in data["windows"]],
                    incident_id=incident, revision=int(data.get("revision", 1)),
                    history=list(data.get("history", [])))
 
@@ -185,11 +188,11 @@ def _answer(service: RoutingService, path: Path, wave: GreenWave) -> dict:
             "versions": dict(getattr(service, "versions", None) or {})}
 
 
-def plan_run(service: RoutingService, run_id: str, path: Path, *, vehicle: str,
-             destination: int, depart_at: dt.datetime, dispatched_at: dt.datetime,
-             active: ActiveWindows, incident_id: str | None = None, revision: int = 1,
-             history: Sequence[dict] = ()) -> EmergencyRun:
-    """Plan a run along ``path`` leaving at ``depart_at``, around the granted windows.
+def plan_run(service: RoutingService, run_id: str, arrivals: Arrivals, *, vehicle: str,
+             destination: int, dispatched_at: dt.datetime, active: ActiveWindows,
+             incident_id: str | None = None, revision: int = 1,
+             history: Sequence[dict] = (), limits: Limits = Limits()) -> EmergencyRun:
+    """Plan a run on its predicted arrivals, around the granted windows.
 
     Parameters
     ----------
@@ -197,14 +200,15 @@ def plan_run(service: RoutingService, run_id: str, path: Path, *, vehicle: str,
         The network and time zone to plan on.
     run_id : str
         The run's id (its own windows in ``active`` are replaced, not avoided).
-    path : Path
-        The route (emergency profile, green wave weights).
+    arrivals : Arrivals
+        The route ahead and when the vehicle reaches each node
+        (:func:`routing.arrivals.predict`); ``arrivals.at`` is the plan's departure.
     vehicle : str
         Vehicle type.
     destination : int
         Node index of the destination in ``service.network``.
-    depart_at, dispatched_at : datetime
-        Aware times.
+    dispatched_at : datetime
+        Aware time of the dispatch.
     active : ActiveWindows
         The other runs' windows (:data:`routing.greenwave.PRIORITY_RULE`).
     incident_id : str, optional
@@ -213,21 +217,33 @@ def plan_run(service: RoutingService, run_id: str, path: Path, *, vehicle: str,
         The plan's revision.
     history : sequence of dict
         Positions reported so far.
+    limits : Limits
+        The signal controllers' limits (residual waits in the ETA).
 
     Returns
     -------
     EmergencyRun
+        ``eta_s`` and ``eta_without_priority_s`` from :func:`routing.arrivals.honest_etas`;
+        a run whose ETA with priority would not beat the one without holds no window.
     """
-    depart = depart_at.timestamp()
-    wave = plan_green_wave(service.network, path, depart,
-                           clock_s=clock_seconds(depart_at, service.tz), active=active,
-                           run_id=run_id, incident_id=incident_id)
+    network, path = service.network, arrivals.path
+    speeds = service.eta_speeds(vehicle)
+    options = {"clock_s": arrivals.clock_s, "active": active, "run_id": run_id,
+               "incident_id": incident_id, "arrival_s": arrivals.arrival_s, "widen": WIDEN}
+    wave = plan_green_wave(network, path, arrivals.at.timestamp(), **options)
+    eta_with, eta_without = honest_etas(network, arrivals, wave, speeds, run_id=run_id,
+                                        tz=service.tz, limits=limits)
+    if wave.priority and eta_with > eta_without:  # the limits leave it no faster
+        wave = plan_green_wave(network, path, arrivals.at.timestamp(), priority=False, **options)
+        eta_with = eta_without
+    wave.eta_s, wave.eta_without_priority_s = eta_with, eta_without
+    plan = _answer(service, path, wave)
+    plan["pace"] = round(arrivals.pace, 2)
     return EmergencyRun(
         id=run_id, vehicle=vehicle,
-        destination=int(service.network.node_ids[destination]), depart_at=depart_at,
-        dispatched_at=dispatched_at, plan=_answer(service, path, wave),
-        windows=wave.windows(run_id, incident_id), incident_id=incident_id,
-        revision=revision, history=list(history))
+        destination=int(service.network.node_ids[destination]), depart_at=arrivals.at,
+        dispatched_at=dispatched_at, plan=plan, windows=wave.windows(run_id, incident_id),
+        incident_id=incident_id, revision=revision, history=list(history))
 
 
 def _planned_path(service: RoutingService, engine: PathEngine, run: EmergencyRun) -> Path | None:
@@ -240,12 +256,6 @@ def _planned_path(service: RoutingService, engine: PathEngine, run: EmergencyRun
         return engine.path_from_nodes([service.network.index(n) for n in nodes])
     except (LookupError, ValueError):
         return None
-
-
-def _offset_time(path: Path, offset_m: float, network: RoadNetwork) -> float:
-    """Planned seconds from the path's first node to ``offset_m`` along it."""
-    metres = np.concatenate([[0.0], np.cumsum(network.length[path.edges])])
-    return float(np.interp(offset_m, metres, path.times))
 
 
 def replan_from_position(service: RoutingService, run: EmergencyRun, lon: float, lat: float,
@@ -284,11 +294,10 @@ def replan_from_position(service: RoutingService, run: EmergencyRun, lon: float,
         record["rerouted"] = True
         return _rerouted(service, run, engine.route(
             network.snap(match.now_lon, match.now_lat)[0], dst), at, active, record)
-    rest = remaining_path(route, match, geometry)
-    depart = match.now - dt.timedelta(
-        seconds=_offset_time(rest, rest.extra.get("offset_m", 0.0), network))
-    new = plan_run(service, run.id, rest, vehicle=run.vehicle, destination=dst,
-                   depart_at=depart, dispatched_at=run.dispatched_at, active=active,
+    arrivals = predict(network, route, service.eta_speeds(run.vehicle), at=match.now,
+                       tz=service.tz, match=match, geometry=geometry, route_depart_at=started)
+    new = plan_run(service, run.id, arrivals, vehicle=run.vehicle, destination=dst,
+                   dispatched_at=run.dispatched_at, active=active,
                    incident_id=run.incident_id, revision=run.revision + 1,
                    history=[*run.history, record])
     # the route matched against stays the whole route, with the filter's state
@@ -299,8 +308,10 @@ def replan_from_position(service: RoutingService, run: EmergencyRun, lon: float,
 
 def _rerouted(service: RoutingService, run: EmergencyRun, path: Path, at: dt.datetime,
               active: ActiveWindows, record: dict) -> EmergencyRun:
-    return plan_run(service, run.id, path, vehicle=run.vehicle,
-                    destination=service.network.index(run.destination), depart_at=at,
+    arrivals = predict(service.network, path, service.eta_speeds(run.vehicle), at=at,
+                       tz=service.tz)
+    return plan_run(service, run.id, arrivals, vehicle=run.vehicle,
+                    destination=service.network.index(run.destination),
                     dispatched_at=run.dispatched_at, active=active, incident_id=run.incident_id,
                     revision=run.revision + 1, history=[*run.history, record])
 

@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
+from routing.arrivals import WIDEN, honest_etas, predict
 from routing.cch import CCHTopology, CustomizedCCH
 from routing.engine import Path, PathEngine
 from routing.errors import (
@@ -27,6 +28,8 @@ from routing.errors import (
     StationNotFound,
     Unreachable,
 )
+from routing.eta import edge_speeds
+from routing.greenwave import plan_green_wave
 from routing.network import MAX_SNAP_M, RoadNetwork
 from routing.profiles import VEHICLES, Profile, clock_seconds, is_peak
 
@@ -39,6 +42,9 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_ISOCHRONE_MIN = 60.0
 #: Engines kept for departures inside closure windows (one per set of closed edges).
 MAX_WINDOWED_ENGINES = 16
+#: Dispatch times this many stations beyond ``limit`` with the ETA model (the nearest by
+#: cruise time), so that one slowed by turns or reds can still drop out of the ranking.
+DISPATCH_CANDIDATES = 3
 #: The engines a service uses, as ``(vehicle, peak, green_wave)``; their customized
 #: hierarchies (and the CCH topology they share) are what
 #: :meth:`RoutingService.save_hierarchies` writes.
@@ -130,6 +136,7 @@ class RoutingService:
         self.hierarchy_dir = Path_(hierarchy_dir) if hierarchy_dir is not None else None
         self.geocoder = geocoder
         self._engines: dict[tuple[str, bool, bool], PathEngine] = {}
+        self._speeds: dict[str, np.ndarray] = {}
         self._set_stations(stations)
         self._set_homes(homes)
 
@@ -297,6 +304,14 @@ class RoutingService:
                 "eta_s": round(path.duration_s, 1), "roads": self._roads(path), "peak": peak,
                 "versions": self.versions}
 
+    def eta_speeds(self, vehicle: str) -> np.ndarray:
+        """Profile speed (m/s) per edge of an emergency vehicle, for the ETA model
+        (:func:`routing.eta.edge_speeds`; computed once per network)."""
+        speeds = self._speeds.get(vehicle)
+        if speeds is None:
+            speeds = self._speeds[vehicle] = edge_speeds(self.network, Profile.emergency(vehicle))
+        return speeds
+
     # -- multi-stop routes, snapping and travel-time tables (the OSRM dialect uses these) --
     def engine_at(self, vehicle: str, *, depart_at: dt.datetime | None = None,
                   green_wave: bool = True) -> tuple[PathEngine, bool | None]:
@@ -356,7 +371,7 @@ class RoutingService:
         twin.network = network
         twin.closures = self.closures if closures is None else tuple(closures)
         twin.versions = self.versions if versions is None else dict(versions)
-        twin._engines, twin._windowed = {}, {}
+        twin._engines, twin._windowed, twin._speeds = {}, {}, {}
         twin._windowed_lock, twin._engine_lock = threading.Lock(), threading.Lock()
         twin._set_stations(self.stations if stations is None else stations)
         if homes is not None and homes is not self.homes:  # unchanged homes keep their nodes
@@ -581,27 +596,47 @@ class RoutingService:
 
     def dispatch(self, incident: Location, *, vehicle: str = "fire", green_wave: bool = True,
                  limit: int = 5, depart_at: dt.datetime | None = None) -> list[dict]:
-        """Stations ranked by ETA to an incident (one search on the reversed graph).
+        """Stations ranked by their honest ETA to an incident.
 
-        Stations with no vehicle available are not ranked; roads closed over a window
-        holding at ``depart_at`` (default now) are avoided.
+        One search on the reversed graph finds every station's cruise time; the
+        :data:`DISPATCH_CANDIDATES` + ``limit`` fastest are then timed with the ETA model
+        (:func:`routing.arrivals.honest_etas`: standing start, turns, the residual waits
+        the controller limits leave with priority, the reds and their queues without) and
+        ranked by the ETA with priority (``green_wave``) or without. Stations with no
+        vehicle available are not ranked; roads closed over a window holding at
+        ``depart_at`` (default now) are avoided.
+
+        Returns
+        -------
+        list of dict
+            Per station: ``station``, ``name``, ``lon``, ``lat``, ``eta_s``,
+            ``eta_without_priority_s``, ``cruise_s`` (the routing engine's travel time)
+            and ``distance_m``.
         """
         target = self.locate(incident)
         self._check_vehicle(vehicle)
+        when = _local(depart_at, self.tz)
         records, nodes = self._fleet.get(vehicle, ([], np.zeros(0, dtype=np.int64)))
-        with_gw = self.engine_at(vehicle, depart_at=depart_at)[0].many_to_one(target, nodes)
-        without = self.engine_at(vehicle, depart_at=depart_at,
-                                 green_wave=False)[0].many_to_one(target, nodes)
-        order = np.argsort(with_gw if green_wave else without, kind="stable")
+        engine = self.engine_at(vehicle, depart_at=when)[0]
+        cruise = engine.many_to_one(target, nodes)
         ranked = []
-        for i in order[:limit]:
-            if not np.isfinite(with_gw[i]):
-                continue
-            ranked.append({**records[i], "eta_s": round(float(with_gw[i]), 1),
-                           "eta_without_priority_s": round(float(without[i]), 1)})
+        for i in np.argsort(cruise, kind="stable")[:limit + DISPATCH_CANDIDATES]:
+            if not np.isfinite(cruise[i]):
+                break
+            path = engine.route(int(nodes[i]), target)
+            arrivals = predict(self.network, path, self.eta_speeds(vehicle), at=when, tz=self.tz)
+            wave = plan_green_wave(self.network, path, when.timestamp(), clock_s=arrivals.clock_s,
+                                   arrival_s=arrivals.arrival_s, widen=WIDEN)
+            with_p, without = honest_etas(self.network, arrivals, wave, self.eta_speeds(vehicle),
+                                          run_id="dispatch", tz=self.tz)
+            ranked.append({**records[i], "eta_s": round(min(with_p, without), 1),
+                           "eta_without_priority_s": round(without, 1),
+                           "cruise_s": round(float(cruise[i]), 1),
+                           "distance_m": round(path.length_m, 1)})
         if not ranked:
             raise Unreachable("no station can reach the incident")
-        return ranked
+        key = "eta_s" if green_wave else "eta_without_priority_s"
+        return sorted(ranked, key=lambda r: r[key])[:limit]
 
     def isochrone(self, station_id: str, minutes: float, *, green_wave: bool = True,
                   depart_at: dt.datetime | None = None) -> dict:

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from layers.versions import ChangeLog, FileLog
+from routing.arrivals import predict
 from routing.errors import InvalidVehicle
 from routing.profiles import VEHICLES
 from routing.runs import (
@@ -176,11 +177,12 @@ class EmergencyRuns:
         src, dst = service.locate(origin), service.locate(destination)
         engine, _ = service.engine_at(vehicle, depart_at=depart)  # closures in force then
         path = engine.route(src, dst)
+        arrivals = predict(service.network, path, service.eta_speeds(vehicle), at=depart,
+                           tz=service.tz)
         with self.store.exclusive(now) as book:
             run_id = book.next_id(vehicle)
-            run = plan_run(service, run_id, path, vehicle=vehicle, destination=dst,
-                           depart_at=depart, dispatched_at=now, active=book.windows,
-                           incident_id=incident_id)
+            run = plan_run(service, run_id, arrivals, vehicle=vehicle, destination=dst,
+                           dispatched_at=now, active=book.windows, incident_id=incident_id)
             self.store.append({"op": "create", "id": run_id, "revision": run.revision,
                                "time": now.isoformat(), "run": run.to_entry()})
         self.audit.record("run.create", actor=actor, subject=run_id, detail={

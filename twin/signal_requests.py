@@ -12,6 +12,7 @@ maximum pre-emption).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from routing.greenwave import HOLD_S
 
 if TYPE_CHECKING:
     from twin.city import City
+    from twin.runs import EmergencyRuns
 
 __all__ = ["SignalRequests", "PLANNING_HORIZON_S"]
 
@@ -35,11 +37,16 @@ class SignalRequests:
     city : City
         The twin (its runs, routing model and clock).
     limits : Limits, optional
-        Controller limits (default :class:`routing.controller.Limits`).
+        Controller limits (default :class:`routing.controller.Limits`, as the runs'
+        ETAs assume).
+    runs : EmergencyRuns, optional
+        The runs to serve (default ``city.runs``).
     """
 
-    def __init__(self, city: City, limits: Limits | None = None) -> None:
+    def __init__(self, city: City, limits: Limits | None = None, *,
+                 runs: EmergencyRuns | None = None) -> None:
         self.city = city
+        self.runs = runs or city.runs
         self.limits = limits or Limits()
         self._held: dict[str, PriorityRequest] = {}
         self._lock = threading.Lock()
@@ -47,7 +54,7 @@ class SignalRequests:
     def _windows(self, now: dt.datetime) -> list[PriorityWindow]:
         service = self.city.routing
         windows = []
-        with self.city.runs.store.reading(now) as book:
+        with self.runs.store.reading(now) as book:
             runs = sorted(book.runs.values(), key=lambda r: r.dispatched_at)
         for run in runs:
             for w in run.windows:
@@ -58,10 +65,11 @@ class SignalRequests:
                 phase = names.index(w.phase) if w.phase in names else None
                 if phase is None:
                     continue
-                end = dt.datetime.fromtimestamp(w.end, dt.UTC)
+                arrival = w.arrival if math.isfinite(w.arrival) else w.end - HOLD_S
                 windows.append(PriorityWindow(
-                    run.id, int(w.node), phase, dt.datetime.fromtimestamp(w.start, dt.UTC), end,
-                    end - dt.timedelta(seconds=HOLD_S)))
+                    run.id, int(w.node), phase, dt.datetime.fromtimestamp(w.start, dt.UTC),
+                    dt.datetime.fromtimestamp(w.end, dt.UTC),
+                    dt.datetime.fromtimestamp(arrival, dt.UTC)))
         return windows
 
     def current(self, now: dt.datetime | None = None) -> tuple[list[PriorityRequest], list[dict]]:
@@ -73,7 +81,7 @@ class SignalRequests:
         events : list of dict
             ``{"event": "added" | "changed" | "removed", "id", "request"}``.
         """
-        now = now or self.city.runs.now()
+        now = now or self.runs.now()
         service = self.city.routing
         with self._lock:
             requests = current_requests(service.network.plans, self._windows(now), now=now,
@@ -85,7 +93,7 @@ class SignalRequests:
 
     def answer(self, now: dt.datetime | None = None) -> dict[str, Any]:
         """``GET /signals/requests``: ``time``, ``requests`` (JSON) and ``versions``."""
-        now = now or self.city.runs.now()
+        now = now or self.runs.now()
         requests, _ = self.current(now)
         return {"time": now.isoformat(timespec="milliseconds"),
                 "requests": [r.to_json() for r in requests],

@@ -46,12 +46,9 @@ sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 import scenario  # noqa: E402
 import sumolib  # noqa: E402
 import tls  # noqa: E402
-from simulate import Dispatched, RunConfig, replan, run_incident, write_fire_type  # noqa: E402
+from simulate import Dispatched, RunConfig, run_incident, write_fire_type  # noqa: E402
 
 from routing.avl import RouteGeometry  # noqa: E402
-from routing.controller import Limits, current_requests  # noqa: E402
-from routing.eta import edge_speeds, eta  # noqa: E402
-from routing.profiles import Profile  # noqa: E402
 
 __all__ = ["Sweep", "QUICK", "FULL", "plan_incidents", "run_sweep", "summary"]
 
@@ -61,6 +58,8 @@ EPOCH = dt.datetime(2026, 11, 23, 7, 50, tzinfo=TZ)
 MIN_ROUTE_M, MAX_ROUTE_M = 2000.0, 8000.0
 ENGINES_PER_INCIDENT = 3
 MODES = ("base", "open", "avl")
+#: The bound: perfect priority without controller limits (``--ideal`` adds it).
+IDEAL = "ideal"
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,9 @@ class Sweep:
     ped_clearance_in_green: bool = True
     #: engines per incident (from as many stations)
     engines: int = ENGINES_PER_INCIDENT
+    #: SUMO lights the twin has no plan for are switched off (both sides run the same
+    #: signals); False: they keep SUMO's own program
+    sumo_only_off: bool = True
     modes: tuple[str, ...] = MODES
 
 
@@ -94,62 +96,46 @@ FULL = Sweep(city="central", periods=(4.0, 2.0, 1.0), seeds=(1, 2), incidents=4,
 # -- planning (in the parent process) ------------------------------------------------------
 def plan_incidents(city, net: sumolib.net.Net, n: int, *, seed: int, depart_at: dt.datetime,
                    engines: int = ENGINES_PER_INCIDENT) -> list[list[Dispatched]]:
-    """``n`` incidents, each with the engines of ``engines`` stations 2–8 km away, ranked
-    by the ETA with priority."""
+    """``n`` incidents, each with the engines of the first ``engines`` stations with a
+    2–8 km route in the twin's dispatch ranking (:meth:`routing.service.RoutingService.dispatch`:
+    by the honest ETA with priority)."""
     svc = city.routing
     network = svc.network
-    engine = svc.engine("fire", green_wave=True)
-    speeds = edge_speeds(network, Profile.emergency("fire"))
+    engine, _ = svc.engine_at("fire", depart_at=depart_at)  # what the runs route on
     stations = city.layers["fire_stations"].data
     rng = np.random.default_rng(seed)
     nodes = np.flatnonzero(network.routable)
-    clock = _clock(depart_at)
     incidents: list[list[Dispatched]] = []
     tries = 0
     while len(incidents) < n and tries < 50 * n:
         tries += 1
-        target = int(rng.choice(nodes))
-        cands = []
-        for sid in stations["id"]:
-            try:
-                path = engine.route(svc.station_node(str(sid)), target)
-            except Exception:  # noqa: BLE001 - unreachable pairs are skipped
-                continue
-            if not MIN_ROUTE_M <= path.length_m <= MAX_ROUTE_M:
-                continue
-            cands.append((str(sid), path))
-        if len(cands) < engines:
+        target = int(network.node_ids[int(rng.choice(nodes))])
+        try:
+            ranked = svc.dispatch({"node": target}, vehicle="fire", limit=len(stations),
+                                  depart_at=depart_at)
+        except LookupError:  # unreachable incident
             continue
-        rows = []
-        for sid, path in cands:
-            vid = f"fire-{sid}"
+        chosen: list[Dispatched] = []
+        for row in ranked:
+            if not MIN_ROUTE_M <= row["distance_m"] <= MAX_ROUTE_M:
+                continue
+            origin = int(network.node_ids[svc.station_node(row["station"])])
+            path = engine.route(network.index(origin), network.index(target))
             geom = RouteGeometry.from_path(network, path)
-            windows = replan(network, path, geom, speeds, run_id=vid, now=depart_at, clock_s=clock)
-            reqs = current_requests(network.plans, windows, now=depart_at, tz=TZ, limits=Limits())
-            waits = {r.junction: r.residual_wait_s for r in reqs}
-            with_p = eta(network, path, speeds, priority=True, residual_waits=waits, clock_s=clock)
-            without = eta(network, path, speeds, priority=False, clock_s=clock)
-            rows.append((with_p.eta_s, sid, path, without.eta_s, with_p.cruise_s, geom))
-        rows.sort(key=lambda r: r[0])
-        chosen = []
-        for eta_s, sid, path, without, cruise, geom in rows:
             coords = [list(geom.point_at(m)) for m in geom.cum_m]
             try:
                 edges, dpos, apos, length = scenario.sumo_route(net, coords)
             except RuntimeError:
                 continue
-            chosen.append(Dispatched(f"fire-{sid}-{len(incidents)}", sid, len(chosen) + 1, path,
-                                     edges, dpos, apos, length, eta_s, without, cruise))
+            chosen.append(Dispatched(
+                f"fire-{row['station']}-{len(incidents)}", row["station"], len(chosen) + 1, path,
+                edges, dpos, apos, length, row["eta_s"], row["eta_without_priority_s"],
+                row["cruise_s"], origin, target, f"incident-{len(incidents)}"))
             if len(chosen) == engines:
                 break
         if len(chosen) == engines:
             incidents.append(chosen)
     return incidents
-
-
-def _clock(when: dt.datetime) -> float:
-    local = when.astimezone(TZ)
-    return (local - local.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
 
 
 # -- runs (in worker processes, forked after the city is loaded) -----------------------------
@@ -158,9 +144,11 @@ _W: dict = {}
 
 def _key(sweep: Sweep, period: float, seed: int, incident: int, engines: list[Dispatched],
          mode: str) -> str:
-    payload = json.dumps({"sweep": asdict(replace(sweep, periods=(), seeds=(), incidents=0)),
+    # the modes run are not part of a run's identity (``mode`` is)
+    same = replace(sweep, periods=(), seeds=(), incidents=0, modes=MODES)
+    payload = json.dumps({"sweep": asdict(same),
                           "period": period, "seed": seed, "incident": incident, "mode": mode,
-                          "routes": [e.edges for e in engines], "v": 5}, sort_keys=True)
+                          "routes": [e.edges for e in engines], "v": 6}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -186,11 +174,14 @@ def _run(task: tuple) -> tuple[str, dict]:
                     ped_clearance_in_green=w["sweep"].ped_clearance_in_green)
     workdir = Path(w["workdir"])
     info = workdir / f"tripinfo-{key}.xml"
+    if w["sweep"].sumo_only_off:
+        cfg = replace(cfg, sumo_only=tuple(w["sumo_only"]))
     cmd = [str(scenario.SUMO_BIN / "sumo"), "-n", str(w["net_file"]), "-r",
            str(w["background"][(period, seed)]), "-a", f"{w['fire_type']},{w['programs']}",
            "--no-step-log", "--no-warnings", "--begin", "0"]
-    result = run_incident(traci, cmd, w["network"], w["lights"], w["incidents"][incident],
-                          w["speeds"], cfg, epoch=EPOCH, tz=TZ, net=w["net"], info=info)
+    with tempfile.TemporaryDirectory(prefix=f"runs-{key}-", dir=workdir) as logdir:
+        result = run_incident(traci, cmd, w["city"], w["lights"], w["incidents"][incident], cfg,
+                              epoch=EPOCH, tz=TZ, net=w["net"], info=info, logdir=Path(logdir))
     info.unlink(missing_ok=True)
     cache = Path(w["cache"])
     np.savez_compressed(cache / f"{key}.npz", halting=result.pop("halting"))
@@ -205,9 +196,13 @@ def run_sweep(city, sweep: Sweep, workdir: Path, cache: Path, *, workers: int = 
     cache.mkdir(parents=True, exist_ok=True)
     net_file = scenario.build_network(workdir, scenario.OSM[sweep.city])
     net = sumolib.net.readNet(str(net_file))
-    lights, unmatched = tls.twin_lights(net, city.layers["signals"].data)
-    log(f"SUMO lights running twin plans: {len(lights)}; SUMO-only lights (own program): "
-        f"{unmatched}")
+    layers = city.layers
+    lights, sumo_only = tls.twin_lights(net, layers["signals"].data, layers["nodes"].data,
+                                        layers["roads"].data)
+    counts = tls.match_counts(lights, sumo_only)
+    log(f"SUMO lights running twin plans: {counts['lights']} at {counts['junctions']} twin "
+        f"junctions ({counts['shared']} with several lights); SUMO-only lights "
+        f"({'switched off' if sweep.sumo_only_off else 'own program'}): {counts['unmatched']}")
     depart_at = EPOCH + dt.timedelta(seconds=sweep.warmup_s)
     incidents = plan_incidents(city, net, sweep.incidents, seed=11, depart_at=depart_at,
                                engines=sweep.engines)
@@ -227,8 +222,7 @@ def run_sweep(city, sweep: Sweep, workdir: Path, cache: Path, *, workers: int = 
     background = {(p, s): scenario.background_routes(net_file, workdir, period=p, end=end, seed=s)
                   for p, s in sorted({(t[1], t[2]) for t in tasks})}
     _W.update(sweep=sweep, workdir=str(workdir), net_file=str(net_file), net=net,
-              lights=lights, incidents=incidents, network=city.routing.network,
-              speeds=edge_speeds(city.routing.network, Profile.emergency("fire")),
+              lights=lights, sumo_only=sumo_only, incidents=incidents, city=city,
               background=background, cache=str(cache),
               fire_type=str(write_fire_type(workdir)),
               programs=str(tls.write_programs(lights, workdir / "twin.tls.xml")))
@@ -256,6 +250,28 @@ def _line(r: dict) -> str:
     return (f"  {3600 / r['period']:.0f} veh/h seed {r['seed']} incident {r['incident']} "
             f"{r['mode']}: {times}; red stops {sum(e['red_stops'] for e in r['engines'])}; "
             f"pre-emptions {len(r['preemptions'])}")
+
+
+def write_example(results: list[dict], path: Path, table: str) -> dict | None:
+    """One incident at the highest demand (seed 1, incident 0), AVL run, as JSON for the
+    notebook: the engines' routes and true tracks, the pre-emptions the lights executed
+    (junction, times, action), the paired no-priority travel times, and the table."""
+    runs = {(r["period"], r["seed"], r["incident"], r["mode"]): r for r in results}
+    period = min(k[0] for k in runs)
+    avl, base = runs.get((period, 1, 0, "avl")), runs.get((period, 1, 0, "base"))
+    if avl is None or base is None or "trace" not in avl["engines"][0]:
+        return None
+    keep = ("junction", "lon", "lat", "phase", "action", "runs", "green_s", "recovery_s",
+            "residual_wait_s")
+    example = {"source": "synthetic", "simulator": "SUMO", "demand_vph": round(3600 / period),
+               "seed": 1, "table": table,
+               "engines": [{k: e[k] for k in ("vid", "station", "rank", "length_m", "travel_s",
+                                              "run_eta_s", "red_stops", "route", "trace")}
+                           | {"travel_without_priority_s": b["travel_s"]}
+                           for e, b in zip(avl["engines"], base["engines"], strict=True)],
+               "preemptions": [{k: p[k] for k in keep} for p in avl["preemptions"]]}
+    path.write_text(json.dumps(example, ensure_ascii=False, indent=1), encoding="utf-8")
+    return example
 
 
 # -- the tables --------------------------------------------------------------------------
@@ -290,18 +306,20 @@ def summary(results: list[dict], horizon_s: float) -> str:
     """Per demand level: the travel times, stops at red, ETA errors, cost to others."""
     runs = {(r["period"], r["seed"], r["incident"], r["mode"]): r for r in results}
     head = ("| demand (veh/h) | incidents × seeds (engines) | fire engine travel time, mean / p90 (s): "
-            "no priority → open loop → AVL 5 s | reduction open / AVL | stops at red: none / open / AVL "
+            "no priority → open loop → AVL 5 s | reduction open / AVL | bound: perfect priority "
+            "without limits, mean (s) and reduction | stops at red: none / open / AVL "
             "[AVL at the plan's signals: unannounced + announced] | ETA error, median abs: with "
             "priority / without | added delay per "
             "pre-emption on cut approaches, mean / p95 (s) [pre-emptions] | return to coordination, "
             "mean (s) | others' mean time loss, AVL − none (s, 95 % CI) | first to arrive = ranked "
-            "first |\n|---|---|---|---|---|---|---|---|---|---|")
+            "first |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for period in sorted({k[0] for k in runs}, reverse=True):
         modes = [m for m in MODES if any(k[0] == period and k[3] == m for k in runs)]
         trav = {m: [] for m in modes}
         red = {m: 0 for m in modes}
         eta_w, eta_wo, cut, rec, others, first_ok, n_inc = [], [], [], [], [], [], 0
+        ideal_trav: list[float] = []
         planned_red = announced = 0
         for p, s, i, m in list(runs):
             if p != period or m != "base":
@@ -315,11 +333,15 @@ def summary(results: list[dict], horizon_s: float) -> str:
                 for e in run["engines"]:
                     trav[mode].append(e["travel_s"] if math.isfinite(e["travel_s"]) else horizon_s)
                     red[mode] += e["red_stops"]
+            ideal = runs.get((p, s, i, IDEAL))
+            if ideal is not None:
+                ideal_trav.extend(e["travel_s"] if math.isfinite(e["travel_s"]) else horizon_s
+                                  for e in ideal["engines"])
             planned_red += sum(e["red_stops_planned"] for e in avl["engines"])
             announced += sum(e["red_stops_announced"] for e in avl["engines"])
-            for e in avl["engines"]:
+            for e in avl["engines"]:  # the run's ETA as answered at dispatch
                 if math.isfinite(e["travel_s"]):
-                    eta_w.append(abs(e["eta_s"] - e["travel_s"]) / e["travel_s"])
+                    eta_w.append(abs(e["run_eta_s"] - e["travel_s"]) / e["travel_s"])
             for e in base["engines"]:
                 if math.isfinite(e["travel_s"]):
                     eta_wo.append(abs(e["eta_without_s"] - e["travel_s"]) / e["travel_s"])
@@ -346,7 +368,9 @@ def summary(results: list[dict], horizon_s: float) -> str:
             f"| {3600 / period:.0f} | {n_inc} ({len(trav['base'])}) | "
             + " → ".join(f"{mean[m]:.0f} / {_p90(trav[m]):.0f}" for m in MODES)
             + f" | {1 - mean['open'] / mean['base']:.0%} / {1 - mean['avl'] / mean['base']:.0%} | "
-            f"{red['base']} / {red['open']} / {red['avl']} "
+            + (f"{statistics.mean(ideal_trav):.0f} ({1 - statistics.mean(ideal_trav) / mean['base']:.0%})"
+               if len(ideal_trav) == len(trav["base"]) else "-")
+            + f" | {red['base']} / {red['open']} / {red['avl']} "
             f"[{planned_red - announced} + {announced}] | "
             f"{statistics.median(eta_w):.0%} / {statistics.median(eta_wo):.0%} | {cut_s} | {rec_s} | "
             f"{o_mean:+.1f} ± {o_half:.1f} | {sum(first_ok)}/{len(first_ok)} |")
@@ -362,6 +386,11 @@ def main() -> None:
     parser.add_argument("--incidents", type=int)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--fix-every", type=float, help="seconds between AVL fixes")
+    parser.add_argument("--example", type=Path,
+                        help="write one incident's AVL run (tracks, executed pre-emptions) "
+                             "and the table as JSON here")
+    parser.add_argument("--ideal", action="store_true",
+                        help="also run the bound: perfect priority without controller limits")
     parser.add_argument("--ped-clearance-in-change", action="store_true",
                         help="let the pedestrian clearance of a cut phase run into its yellow "
                              "and all-red (the plan's minimum green)")
@@ -376,6 +405,8 @@ def main() -> None:
         sweep = replace(sweep, incidents=args.incidents)
     if args.fix_every:
         sweep = replace(sweep, fix_every_s=args.fix_every)
+    if args.ideal:
+        sweep = replace(sweep, modes=(*MODES, IDEAL))
     if args.ped_clearance_in_change:
         sweep = replace(sweep, ped_clearance_in_green=False)
     from twin import City
@@ -390,8 +421,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="citytwin-sumo-") as tmp:
         results = run_sweep(city, sweep, Path(tmp), args.cache, workers=args.workers,
                             log=lambda s: print(s, flush=True))
+        table = summary(results, sweep.horizon_s)
         print()
-        print(summary(results, sweep.horizon_s))
+        print(table)
+        if args.example and write_example(results, args.example, table) is None:
+            print(f"no example written to {args.example}: no AVL run with tracks at seed 1")
 
 
 if __name__ == "__main__":

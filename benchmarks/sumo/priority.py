@@ -5,9 +5,11 @@ The controller in SUMO has no look-ahead of its own and reads no vehicle: it rec
 re-planned on AVL fixes or not) and plays each request's ``schedule`` — the twin phase's
 green, yellow and all-red states of :mod:`tls` — from the takeover until the recovery
 resumes the fixed-time plan, when the light's ``twin`` program is put back at the phase
-the plan's clock shows. The limits (minimum service of the phase cut, pedestrian
-clearance, yellow, all-red, maximum pre-emption) are in the schedules, decided by
-:mod:`routing.controller`; this module only switches lights.
+the plan's clock shows. A twin junction may have several SUMO lights
+(:func:`tls.lights_by_node`): a request switches all of them, each to its own states of
+the same twin phase and interval. The limits (minimum service of the phase cut,
+pedestrian clearance, yellow, all-red, maximum pre-emption) are in the schedules, decided
+by :mod:`routing.controller`; this module only switches lights.
 
 A request that disappears (the run passed the junction, per its AVL) while its
 priority green is on is released (:func:`routing.controller.release_request`): the
@@ -20,7 +22,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from tls import TwinLight, align
+from tls import TwinLight, align, lights_by_node
 
 from routing.controller import Limits, PriorityRequest, release_request, state_at
 from routing.network import SignalPlan
@@ -38,16 +40,29 @@ class Executor:
     ----------
     traci : module
         ``libsumo`` or ``traci``.
-    lights : mapping of twin node to TwinLight
+    lights : mapping of SUMO tls id to TwinLight
+        Every SUMO light running a twin plan (:func:`tls.twin_lights`); a request for a
+        twin junction switches all its lights.
     plans : mapping of twin node to SignalPlan
     epoch : datetime.datetime
         The aware time of simulation second 0.
     tz : datetime.tzinfo
         The plans' clock zone.
+    limits : routing.controller.Limits
+        The controller limits (for the release of a request that disappears).
+
+    Attributes
+    ----------
+    requests : dict
+        The requests in force (key -> request).
+    executed : dict
+        Requests executed (key -> their last version), for the measures.
+    nodes : dict
+        Twin node -> its SUMO lights (built from ``lights``).
     """
 
     traci: object
-    lights: Mapping[int, TwinLight]
+    lights: Mapping[str, TwinLight]
     plans: Mapping[int, SignalPlan]
     epoch: dt.datetime
     tz: dt.tzinfo
@@ -57,6 +72,10 @@ class Executor:
     executed: dict[str, PriorityRequest] = field(default_factory=dict)
     _controlled: set[int] = field(default_factory=set)
     ignored: int = 0
+    nodes: dict[int, list[TwinLight]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.nodes = lights_by_node(self.lights)
 
     def when(self, sim_s: float) -> dt.datetime:
         """The aware time of a simulation second."""
@@ -72,7 +91,7 @@ class Executor:
         released there finish their recovery (:func:`routing.controller.current_requests`
         keeps them)."""
         now = self.when(sim_s)
-        new = {r.key: r for r in requests if r.junction in self.lights}
+        new = {r.key: r for r in requests if r.junction in self.nodes}
         for key, old in self.requests.items():  # a set without them: release here
             if key not in new and old.takeover_at is not None and old.takeover_at <= now < old.ends_at:
                 new[key] = release_request(self.plans[old.junction], old, now=now, tz=self.tz,
@@ -94,11 +113,11 @@ class Executor:
             if st is None:
                 continue
             busy.add(r.junction)
-            light = self.lights[r.junction]
             phase, what = st
-            self.traci.trafficlight.setRedYellowGreenState(light.tls,
-                                                           light.states[phase][_STATE[what]])
+            for light in self.nodes[r.junction]:
+                self.traci.trafficlight.setRedYellowGreenState(light.tls,
+                                                               light.states[phase][_STATE[what]])
         for node in self._controlled - busy:  # back on the fixed-time plan, in step
-            align(self.traci, {self.lights[node].tls: self.lights[node]}, self.clock(sim_s))
+            align(self.traci, {light.tls: light for light in self.nodes[node]}, self.clock(sim_s))
         self._controlled = busy
         self.requests = {k: r for k, r in self.requests.items() if now < r.ends_at}

@@ -39,6 +39,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import shapely
 import sumolib
 
@@ -99,6 +100,9 @@ NETCONVERT_OPTIONS = [
 #: starting and ending at nodes, covers only in part).
 MIN_OVERLAP = 0.9
 SAME_STREET_M = 25.0
+#: A SUMO route farther than this from the planned streets anywhere but on its first and
+#: last edge is not the plan (the AVL matcher would rightly see the engine leave it).
+MAX_DETOUR_M = 40.0
 
 
 def _run(cmd: list[str], workdir: Path) -> None:
@@ -235,6 +239,13 @@ def route_overlap(net: sumolib.net.Net, edges: list[str],
     return share(planned, sumo_route), share(middle, planned)
 
 
+def _farthest(line: shapely.LineString, other: shapely.LineString, step_m: float = 5.0) -> float:
+    """Largest distance from a point of ``line`` (every ``step_m``) to ``other``."""
+    n = max(2, int(line.length // step_m) + 1)
+    points = shapely.line_interpolate_point(line, np.linspace(0.0, line.length, n))
+    return float(shapely.distance(points, other).max())
+
+
 def sumo_route(net: sumolib.net.Net, coordinates: list[list[float]]) -> tuple[list[str], float, float, float]:
     """A planned route (its lon/lat polyline) on SUMO edges, checked to be the same streets.
 
@@ -257,6 +268,12 @@ def sumo_route(net: sumolib.net.Net, coordinates: list[list[float]]) -> tuple[li
     if min(shares) < MIN_OVERLAP:
         raise RuntimeError(f"the SUMO route is not the planned streets "
                            f"(overlap {shares[0]:.0%} / {shares[1]:.0%})")
+    planned = shapely.LineString([net.convertLonLat2XY(lon, lat) for lon, lat in coordinates])
+    middle = [shapely.LineString(net.getEdge(e).getShape()) for e in edges[1:-1]]
+    detour = max((_farthest(m, planned) for m in middle), default=0.0)
+    if detour > MAX_DETOUR_M:
+        raise RuntimeError(f"the SUMO route leaves the planned streets by {detour:.0f} m "
+                           "(a loop where the plan turns)")
     first, last = net.getEdge(edges[0]), net.getEdge(edges[-1])
     return (edges, _offset(net, first, coordinates[0]), _offset(net, last, coordinates[-1]),
             sum(net.getEdge(e).getLength() for e in edges))

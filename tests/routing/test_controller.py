@@ -1,15 +1,20 @@
-"""Priority requests within controller limits, on a hand-made two-phase plan."""
+"""Priority requests within controller limits, on a hand-made two-phase plan (and their
+messages, also on the embedded city's plans)."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
+import routing.controller
 from routing.controller import (
     Limits,
+    PriorityRequest,
     PriorityWindow,
     current_requests,
     diff_requests,
@@ -17,7 +22,9 @@ from routing.controller import (
     plan_request,
     release_request,
     state_at,
+    windows_for_route,
 )
+from routing.greenwave import HOLD_S, queue_clearance_lead
 from routing.network import SignalPlan
 
 UTC = dt.UTC
@@ -205,3 +212,186 @@ def test_far_windows_are_announced_then_planned_and_passed_runs_released() -> No
                              active=running)
     assert len(other) == 2
     assert max(r.takeover_at or T(0) for r in other) >= left[0].takeover_at
+
+
+def test_the_interface_exports_every_name() -> None:
+    assert sorted(routing.controller.__all__) == sorted([
+        "Limits", "PriorityWindow", "Interval", "Recovery", "PriorityRequest", "min_service_s",
+        "plan_request", "release_request", "current_requests", "diff_requests",
+        "windows_for_route", "windows_from_wave", "state_at"])
+    for name in routing.controller.__all__:
+        assert getattr(routing.controller, name).__name__ == name
+
+
+# -- the message read back (PriorityRequest.from_json) ----------------------------------
+def _hand_made_requests() -> list[PriorityRequest]:
+    """The requests of the tests above: every action, cuts, short cycles, the hold limit,
+    updates and releases, conflicts and shared greens."""
+    plans = {1: PLAN}
+    out = [plan_request(PLAN, window(phase, start, start + 14), now=T(0), tz=UTC)
+           for phase in (0, 1) for start in np.arange(0.0, 180.0, 7.5).tolist()]
+    out += [plan_request(PLAN, window(1, 95, 110), now=T(88), tz=UTC),
+            plan_request(PLAN, window(1, 100, 128, arrival=127), now=T(0), tz=UTC,
+                         limits=Limits(max_preempt_s=40.0)),
+            plan_request(PLAN, window(0, 45, 130, arrival=126), now=T(0), tz=UTC)]
+    first = plan_request(PLAN, window(1, 20, 35), now=T(0), tz=UTC)
+    later = plan_request(PLAN, window(1, 20, 50), now=T(30), tz=UTC, active=first)
+    out += [first, later, release_request(PLAN, later, now=T(40), tz=UTC)]
+    out += current_requests(plans, [window(1, 20, 35), window(0, 30, 45, run="fire-2"),
+                                    window(1, 25, 40, run="fire-3")], now=T(0), tz=UTC)
+    far = current_requests(plans, [window(1, 100, 115)], now=T(0), tz=UTC, horizon_s=40.0)
+    near = current_requests(plans, [window(1, 100, 115)], now=T(70), tz=UTC, horizon_s=40.0,
+                            active={r.key: r for r in far})
+    out += far + near + current_requests(plans, [window(0, 115, 125, run="fire-2")], now=T(108),
+                                         tz=UTC, active={r.key: r for r in near})
+    return out
+
+
+@pytest.fixture(scope="module")
+def city_requests(city) -> list[PriorityRequest]:  # noqa: ANN001
+    """Requests on the embedded city's plans: fire engines between signalized junctions,
+    dispatched 6 s apart (so many share a green), planned at 08:00 and again 30 s
+    later (greens taken over, updated, released), and announced within a 40 s horizon."""
+    net = city.routing.network
+    tz = city.routing.tz
+    engine = city.routing.engine("fire")
+    nodes = [net.index(int(n)) for n in city.layers["signals"].data["node"].iloc[::4]]
+    nodes = [i for i in nodes if net.routable[i]]
+    paths = [engine.route(a, b) for a, b in zip(nodes[::2], nodes[1::2][::-1], strict=False)]
+    paths = [p for p in paths if len(p.nodes) > 3][:8]
+    now = dt.datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+    def windows(at: dt.datetime, skip_s: float) -> list[PriorityWindow]:
+        out = []
+        for i, path in enumerate(paths):
+            depart = now + dt.timedelta(seconds=6 * i)
+            arrivals = [depart + dt.timedelta(seconds=9.3 * j) for j in range(len(path.nodes))]
+            ws = windows_for_route(net, path, arrivals, run_id=f"fire-{i}", lead=queue_clearance_lead,
+                                   hold_s=HOLD_S, now=at, early_share=0.05, late_share=0.05)
+            out += [w for w in ws if (w.arrival - at).total_seconds() > skip_s]
+        return out
+
+    first = current_requests(net.plans, windows(now, -60), now=now, tz=tz)
+    then = now + dt.timedelta(seconds=30)
+    second = current_requests(net.plans, windows(then, 0.0), now=then, tz=tz,
+                              active={r.key: r for r in first})
+    announced = current_requests(net.plans, windows(now, -60), now=now, tz=tz, horizon_s=40.0)
+    return first + second + announced
+
+
+def _assert_same_states(r: PriorityRequest, back: PriorityRequest) -> None:
+    """``state_at`` agrees over the request's span, every 0.1 s, except within the
+    millisecond the message truncates a switching time to, and just around each switch."""
+    if not r.schedule:
+        assert back.schedule == ()
+        return
+    switches = [t for iv in r.schedule for t in
+                (iv.green_start, iv.green_end, iv.green_end + dt.timedelta(seconds=iv.yellow_s), iv.end)]
+    ms = dt.timedelta(milliseconds=1)
+    t, stop = r.schedule[0].green_start - dt.timedelta(seconds=5), r.ends_at + dt.timedelta(seconds=5)
+    checked = 0
+    while t < stop:
+        if not any(-ms < t - s < ms for s in switches):
+            assert state_at(back, t) == state_at(r, t), t
+            checked += 1
+        t += dt.timedelta(milliseconds=100)
+    assert checked > 0.9 * (stop - r.schedule[0].green_start).total_seconds() * 10 - 100
+    for iv in back.schedule:
+        for s in (iv.green_start, iv.green_end, iv.green_end + dt.timedelta(seconds=iv.yellow_s), iv.end):
+            assert state_at(back, s - ms) == state_at(r, s - ms)
+            assert state_at(back, s + ms) == state_at(r, s + ms)
+
+
+def _assert_round_trip(requests: list[PriorityRequest]) -> None:
+    for r in requests:
+        msg = json.loads(json.dumps(r.to_json()))
+        back = PriorityRequest.from_json(msg)
+        assert back.to_json() == r.to_json()
+        assert PriorityRequest.from_json(back.to_json()) == back  # exact once rounded
+        assert back.key == r.key and back.runs == r.runs and back.action == r.action
+        times = [back.window_start, back.window_end, back.arrival, back.green_start, back.green_end,
+                 back.takeover_at, back.hold_limit] + [t for iv in back.schedule
+                                                        for t in (iv.green_start, iv.green_end)]
+        for t, orig in zip(times, [r.window_start, r.window_end, r.arrival, r.green_start,
+                                   r.green_end, r.takeover_at, r.hold_limit]
+                           + [t for iv in r.schedule for t in (iv.green_start, iv.green_end)],
+                           strict=True):
+            if orig is None:
+                assert t is None
+            else:  # aware, the same instant to the millisecond, the same UTC offset
+                assert t.utcoffset() == orig.utcoffset()
+                assert dt.timedelta(0) <= orig - t < dt.timedelta(milliseconds=1)
+        assert back.residual_wait_s == pytest.approx(r.residual_wait_s, abs=0.05)
+        assert (back.recovery is None) == (r.recovery is None)
+        if r.recovery is not None:
+            assert back.recovery.cycles == r.recovery.cycles
+            assert back.recovery.method == r.recovery.method
+        assert back.ends_at - r.ends_at < dt.timedelta(milliseconds=1)
+        _assert_same_states(r, back)
+
+
+def test_from_json_rebuilds_the_requests() -> None:
+    requests = _hand_made_requests()
+    assert {r.action for r in requests} == {"none", "extend", "early", "pending"}
+    assert any(r.conflicts for r in requests) and any(len(r.runs) > 1 for r in requests)
+    assert {c["how"] for r in requests for c in r.cut} == {"cut", "delayed"}  # two phases: none skipped
+    _assert_round_trip(requests)
+
+
+def test_from_json_rebuilds_the_requests_on_the_city(city_requests: list[PriorityRequest]) -> None:
+    assert len(city_requests) > 10
+    assert {"extend", "early"} <= {r.action for r in city_requests}
+    assert all(r.to_json()["window"]["start"].endswith("+08:00") for r in city_requests)
+    _assert_round_trip(city_requests)
+
+
+def test_from_json_ignores_a_missing_id_and_unknown_keys() -> None:
+    r = plan_request(PLAN, window(1, 95, 110), now=T(88), tz=UTC)
+    msg = r.to_json()
+    del msg["id"]
+    msg["extra"] = {"for": "a later version"}
+    assert PriorityRequest.from_json(msg).to_json() == r.to_json()
+
+
+def _malformed(edit) -> dict:  # noqa: ANN001
+    msg = copy.deepcopy(plan_request(PLAN, window(1, 95, 110), now=T(88), tz=UTC).to_json())
+    assert msg["recovery"] is not None and msg["schedule"] and msg["cut"]
+    edit(msg)
+    return msg
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda m: m.pop("junction"), "missing key 'junction'"),
+    (lambda m: m["window"].pop("start"), "missing key 'window.start'"),
+    (lambda m: m["recovery"].pop("resume_at"), "missing key 'recovery.resume_at'"),
+    (lambda m: m["schedule"][1].pop("green_end"), r"missing key 'schedule\[1\].green_end'"),
+    (lambda m: m.update(takeover_at="2026-11-23T25:00:00+00:00"), "takeover_at.*not an ISO 8601 time"),
+    (lambda m: m["green"].update(start="soon"), "green.start.*not an ISO 8601 time"),
+    (lambda m: m.update(arrival="2026-11-23T08:00:00.000"), "arrival.*no UTC offset"),
+    (lambda m: m["schedule"][0].update(green_start=1779000000), r"schedule\[0\].green_start.*ISO 8601"),
+    (lambda m: m.update(junction="1"), "junction.*an integer"),
+    (lambda m: m.update(phase=True), "phase.*an integer"),
+    (lambda m: m.update(residual_wait_s=None), "residual_wait_s.*a number"),
+    (lambda m: m.update(runs=[]), "runs.*no run"),
+    (lambda m: m.update(runs="fire-1"), "runs.*array of strings"),
+    (lambda m: m.update(action="explode"), "action.*'explode' is not one of"),
+    (lambda m: m["recovery"].update(method="reboot"), "recovery.method"),
+    (lambda m: m["recovery"].update(green_change_s={"main": "a lot"}), "green_change_s.main"),
+    (lambda m: m.update(window=["2026-11-23T00:01:35+00:00"]), "window.*expected a JSON object"),
+    (lambda m: m.update(schedule={}), "schedule.*an array"),
+    (lambda m: m["cut"].append("main"), r"cut\[1\].*expected a JSON object"),
+    (lambda m: m["cut"][0].update(how="shortened"), r"cut\[0\].how"),
+    (lambda m: m.update(conflicts=[{"with": "fire-2", "wait_s": 3.0}]), r"conflicts\[0\].with"),
+    (lambda m: m.update(id="1:fire-9:1"), "id.*'1:fire-9:1' is not .*'1:fire-1:1'"),
+])
+def test_from_json_rejects_malformed_messages(edit, match: str) -> None:  # noqa: ANN001
+    msg = _malformed(edit)
+    with pytest.raises(ValueError, match=match) as err:
+        PriorityRequest.from_json(msg)
+    assert str(err.value).startswith("priority request")
+
+
+@pytest.mark.parametrize("data", [None, [], "{}", 42])
+def test_from_json_rejects_what_is_no_object(data: object) -> None:
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        PriorityRequest.from_json(data)  # type: ignore[arg-type]

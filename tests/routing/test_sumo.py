@@ -2,8 +2,10 @@
 
 Starts SUMO (PyPI ``eclipse-sumo``; libsumo when installed, else TraCI): netconvert from
 the central city's OSM source, the twin's own timing plans as SUMO programs, background
-traffic, then the engine without priority and with the served plan (AVL fixes every 5 s
-with 15 m noise and 1–2 s latency, requests within controller limits).
+traffic, then the engine without priority and with the served plan: the twin's own
+emergency run (AVL fixes every 5 s with 15 m noise and 1–2 s latency go to its position
+updates) and SUMO's lights executing the twin's ``GET /signals/requests`` messages, rebuilt
+from their JSON, within controller limits.
 """
 
 from __future__ import annotations
@@ -67,10 +69,14 @@ def test_avl_never_reroutes_on_noise_and_requests_respect_limits(corridor) -> No
     avl = corridor["avl"]
     engine = avl["engines"][0]
     assert engine["fixes"] >= engine["travel_s"] / 5 - 3
-    assert engine["off_route"] == 0
+    assert engine["off_route"] == 0 and engine["rerouted"] == 0
+    # the run was the twin's: its ETA as answered, and the engine's true track recorded
+    assert engine["run_eta_s"] == pytest.approx(engine["eta_s"], abs=0.5)
+    assert len(engine["trace"]) >= engine["travel_s"] / 5 - 3
     assert avl["preemptions"], "no junction took over for the engine"
     for pre in avl["preemptions"]:
         assert pre["action"] in ("extend", "early")
+        assert pre["runs"] and pre["green_s"][0] < pre["green_s"][1]
         assert pre["recovery_s"] >= 0 and pre["residual_wait_s"] >= 0
 
 

@@ -1,0 +1,92 @@
+"""The one planner of runs, dispatch and the SUMO validation: predicted arrivals, widened
+windows, honest ETAs and the run's pace."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from routing.arrivals import PACE_BOUNDS, WIDEN, honest_etas, predict
+from routing.avl import Fix, RouteGeometry, RouteMatcher
+from routing.eta import eta
+from routing.greenwave import plan_green_wave
+from twin import City
+
+TZ = ZoneInfo("Asia/Shanghai")
+DEPART = dt.datetime(2026, 11, 23, 8, 0, tzinfo=TZ)
+INCIDENT = {"lon": 121.484, "lat": 31.238}
+
+
+@pytest.fixture(scope="module")
+def route(city: City):  # noqa: ANN201
+    svc = city.routing
+    engine, _ = svc.engine_at("fire", depart_at=DEPART)
+    path = engine.route(svc.station_node("F1"), svc.locate(INCIDENT))
+    return svc, path
+
+
+def test_arrivals_from_the_station_are_the_eta_model_with_priority(route) -> None:  # noqa: ANN001
+    svc, path = route
+    speeds = svc.eta_speeds("fire")
+    arrivals = predict(svc.network, path, speeds, at=DEPART, tz=svc.tz)
+    model = eta(svc.network, path, speeds, priority=True, clock_s=arrivals.clock_s)
+    np.testing.assert_allclose(arrivals.arrival_s, model.arrival_s)
+    assert arrivals.pace == 1.0 and arrivals.offset_m == 0.0
+    # a standing start and the turns make it slower than cruising
+    assert arrivals.arrival_s[-1] > path.duration_s
+
+
+def test_windows_widen_with_the_time_to_the_arrival(route) -> None:  # noqa: ANN001
+    svc, path = route
+    arrivals = predict(svc.network, path, svc.eta_speeds("fire"), at=DEPART, tz=svc.tz)
+    depart = DEPART.timestamp()
+    narrow = plan_green_wave(svc.network, path, depart, clock_s=arrivals.clock_s,
+                             arrival_s=arrivals.arrival_s)
+    wide = plan_green_wave(svc.network, path, depart, clock_s=arrivals.clock_s,
+                           arrival_s=arrivals.arrival_s, widen=WIDEN)
+    assert wide.signals and len(wide.signals) == len(narrow.signals)
+    for n, w in zip(narrow.signals, wide.signals, strict=True):
+        assert w.arrival_s == pytest.approx(n.arrival_s)
+        assert w.green_start_s == pytest.approx(n.green_start_s - WIDEN[0] * n.arrival_s)
+        assert w.green_end_s == pytest.approx(n.green_end_s + WIDEN[1] * n.arrival_s)
+    windows = wide.windows("r")
+    assert all(w.start < w.arrival < w.end for w in windows)
+
+
+def test_honest_etas_bracket_cruise_and_never_favour_priority_wrongly(route) -> None:  # noqa: ANN001
+    svc, path = route
+    speeds = svc.eta_speeds("fire")
+    arrivals = predict(svc.network, path, speeds, at=DEPART, tz=svc.tz)
+    wave = plan_green_wave(svc.network, path, DEPART.timestamp(), clock_s=arrivals.clock_s,
+                           arrival_s=arrivals.arrival_s, widen=WIDEN)
+    with_p, without = honest_etas(svc.network, arrivals, wave, speeds, run_id="r", tz=svc.tz)
+    assert path.duration_s < with_p
+    assert arrivals.arrival_s[-1] <= with_p + 1e-6  # residual waits only add
+    assert with_p <= without or not wave.priority
+
+
+def test_the_pace_of_a_slow_engine_pushes_the_arrivals_back(route) -> None:  # noqa: ANN001
+    svc, path = route
+    speeds = svc.eta_speeds("fire")
+    geometry = RouteGeometry.from_path(svc.network, path)
+    planned = predict(svc.network, path, speeds, at=DEPART, tz=svc.tz)
+    # the engine is where the model puts it at 60 s, but 120 s after leaving
+    at_60 = float(np.interp(60.0, planned.arrival_s, geometry.node_m))
+    matcher = RouteMatcher(geometry, DEPART)
+    late = DEPART + dt.timedelta(seconds=120)
+    for k in range(1, 25):  # fixes along the way at half the model's pace
+        t = DEPART + dt.timedelta(seconds=5 * k)
+        lon, lat = geometry.point_at(at_60 * k / 24)
+        match = matcher.update(Fix(lon, lat, t, 5.0), now=t)
+    assert match.at == late
+    slow = predict(svc.network, path, speeds, at=late, tz=svc.tz, match=match, geometry=geometry,
+                   route_depart_at=DEPART)
+    assert slow.pace == pytest.approx(PACE_BOUNDS[1])
+    assert slow.passed == match.passed_signals
+    fresh = eta(svc.network, slow.path, speeds, priority=True, clock_s=slow.clock_s,
+                start_speed_mps=slow.start_speed_mps, offset_m=slow.offset_m)
+    np.testing.assert_allclose(slow.arrival_s, fresh.arrival_s * slow.pace)
+

@@ -13,8 +13,8 @@ One planner serves the API's runs (:mod:`routing.runs`), dispatch ranking
   fire engine more than the model knows; the pace carries that ahead).
 * :func:`honest_etas` — both ETAs of a route: with priority, the residual waits the
   controller limits leave (:func:`routing.controller.current_requests` on the run's own
-  windows) and the waits other runs' windows impose; without, the ETA model's waits at
-  the reds of the fixed-time plans behind the queue, or those the other runs' windows
+  windows) and the waits other runs' windows impose; without, the ETA model's expected
+  wait at each signal of the fixed-time plans, or the waits the other runs' windows
   impose, whichever is longer.
 
 The windows themselves are planned by :func:`routing.greenwave.plan_green_wave` on these
@@ -163,9 +163,12 @@ def honest_etas(network: RoadNetwork, arrivals: Arrivals, wave: GreenWave, speed
     """``(with priority, without priority)`` in seconds after ``arrivals.at``.
 
     With priority: the ETA model with the residual waits of the controller limits and
-    the waits for other runs' windows (``wave.conflicts``). Without: the ETA model at the
-    fixed-time plans' reds behind their queues, or the wave's fixed-time crossings around
-    other runs' windows, whichever is later.
+    the waits for other runs' windows (``wave.conflicts``). Without: the ETA model's
+    expected wait at each signal (``arrivals="random"``: Webster's uniform delay, the
+    queue's discharge and the stop; a few junctions on, a prediction no longer knows which
+    phase the vehicle meets: against SUMO its median error was 8 %, the known-phase
+    model's 11 %), or the wave's fixed-time crossings around other runs' windows,
+    whichever is later.
     """
     extra: dict[int, float] = {}
     if wave.priority:
@@ -176,7 +179,7 @@ def honest_etas(network: RoadNetwork, arrivals: Arrivals, wave: GreenWave, speed
     kwargs = {"model": model, "clock_s": arrivals.clock_s,
               "start_speed_mps": arrivals.start_speed_mps, "offset_m": arrivals.offset_m}
     with_p = eta(network, arrivals.path, speeds, priority=True, residual_waits=extra, **kwargs)
-    without = eta(network, arrivals.path, speeds, priority=False, **kwargs)
+    without = eta(network, arrivals.path, speeds, priority=False, arrivals="random", **kwargs)
     eta_without = float(max(_paced(without, arrivals.pace), wave.eta_without_priority_s))
     if not wave.priority:
         return eta_without, eta_without

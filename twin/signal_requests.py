@@ -41,12 +41,16 @@ class SignalRequests:
         ETAs assume).
     runs : EmergencyRuns, optional
         The runs to serve (default ``city.runs``).
+    horizon_s : float
+        Windows starting further ahead are announced (``pending``), planned when nearer.
     """
 
     def __init__(self, city: City, limits: Limits | None = None, *,
-                 runs: EmergencyRuns | None = None) -> None:
+                 runs: EmergencyRuns | None = None,
+                 horizon_s: float = PLANNING_HORIZON_S) -> None:
         self.city = city
         self.runs = runs or city.runs
+        self.horizon_s = horizon_s
         self.limits = limits or Limits()
         self._held: dict[str, PriorityRequest] = {}
         self._lock = threading.Lock()
@@ -86,7 +90,7 @@ class SignalRequests:
         with self._lock:
             requests = current_requests(service.network.plans, self._windows(now), now=now,
                                         tz=service.tz, limits=self.limits, active=self._held,
-                                        horizon_s=PLANNING_HORIZON_S)
+                                        horizon_s=self.horizon_s)
             events = diff_requests(self._held.values(), requests)
             self._held = {r.key: r for r in requests}
         return requests, events

@@ -81,6 +81,9 @@ class Sweep:
     ped_clearance_in_green: bool = True
     #: engines per incident (from as many stations)
     engines: int = ENGINES_PER_INCIDENT
+    #: windows starting later than this are announced, planned when nearer (None: the
+    #: twin's default, :data:`twin.signal_requests.PLANNING_HORIZON_S`)
+    plan_ahead_s: float | None = None
     #: SUMO lights the twin has no plan for are switched off (both sides run the same
     #: signals); False: they keep SUMO's own program
     sumo_only_off: bool = True
@@ -174,6 +177,8 @@ def _run(task: tuple) -> tuple[str, dict]:
                     ped_clearance_in_green=w["sweep"].ped_clearance_in_green)
     workdir = Path(w["workdir"])
     info = workdir / f"tripinfo-{key}.xml"
+    if w["sweep"].plan_ahead_s is not None:
+        cfg = replace(cfg, plan_ahead_s=w["sweep"].plan_ahead_s)
     if w["sweep"].sumo_only_off:
         cfg = replace(cfg, sumo_only=tuple(w["sumo_only"]))
     cmd = [str(scenario.SUMO_BIN / "sumo"), "-n", str(w["net_file"]), "-r",
@@ -389,6 +394,8 @@ def main() -> None:
     parser.add_argument("--example", type=Path,
                         help="write one incident's AVL run (tracks, executed pre-emptions) "
                              "and the table as JSON here")
+    parser.add_argument("--plan-ahead", type=float,
+                        help="seconds ahead a window is planned (default: the twin's)")
     parser.add_argument("--ideal", action="store_true",
                         help="also run the bound: perfect priority without controller limits")
     parser.add_argument("--ped-clearance-in-change", action="store_true",
@@ -405,6 +412,8 @@ def main() -> None:
         sweep = replace(sweep, incidents=args.incidents)
     if args.fix_every:
         sweep = replace(sweep, fix_every_s=args.fix_every)
+    if args.plan_ahead:
+        sweep = replace(sweep, plan_ahead_s=args.plan_ahead)
     if args.ideal:
         sweep = replace(sweep, modes=(*MODES, IDEAL))
     if args.ped_clearance_in_change:

@@ -57,7 +57,7 @@ from routing.network import RoadNetwork
 from routing.profiles import EMERGENCY_FACTOR, EMERGENCY_MAX_KPH
 from twin.audit import AuditLog
 from twin.runs import EmergencyRuns, RunStore
-from twin.signal_requests import SignalRequests
+from twin.signal_requests import PLANNING_HORIZON_S, SignalRequests
 
 __all__ = ["RED_STOP_M", "Dispatched", "RunConfig", "TwinControl", "write_fire_type",
            "run_incident"]
@@ -101,6 +101,8 @@ class RunConfig:
     max_preempt_s: float = 60.0
     min_green_s: float = 10.0
     ped_clearance_in_green: bool = True
+    #: windows starting later than this are announced, planned when nearer
+    plan_ahead_s: float = PLANNING_HORIZON_S
     #: seconds between the controller's reads of the requests (between AVL re-plans)
     poll_s: float = 1.0
     #: SUMO lights the twin has no plan for, switched off (empty: they keep SUMO's program)
@@ -139,13 +141,14 @@ class TwinControl:
         The aware time of simulation second 0.
     """
 
-    def __init__(self, city, logdir: Path, limits: Limits, epoch: dt.datetime) -> None:
+    def __init__(self, city, logdir: Path, limits: Limits, epoch: dt.datetime, *,
+                 horizon_s: float) -> None:
         self.now = epoch
         clock = self.clock
         self.runs = EmergencyRuns(city, RunStore(FileLog(logdir / "_runs.jsonl")),
                                   AuditLog(FileLog(logdir / "_audit.jsonl"), clock=clock),
                                   clock=clock)
-        self.requests = SignalRequests(city, limits, runs=self.runs)
+        self.requests = SignalRequests(city, limits, runs=self.runs, horizon_s=horizon_s)
 
     def clock(self) -> dt.datetime:
         """The twin's clock: the simulation's time."""
@@ -176,7 +179,7 @@ def run_incident(traci, sumo_cmd: list[str], city, lights: dict[str, TwinLight],
     limits = Limits(min_green_s=cfg.min_green_s, max_preempt_s=cfg.max_preempt_s,
                     ped_clearance_in_green=cfg.ped_clearance_in_green)
     executor = Executor(traci, lights, network.plans, epoch, tz, limits)
-    twin = TwinControl(city, logdir, limits, epoch)
+    twin = TwinControl(city, logdir, limits, epoch, horizon_s=cfg.plan_ahead_s)
     traci.start(sumo_cmd + ["--seed", str(cfg.seed), "--tripinfo-output", str(info),
                             "--tripinfo-output.write-unfinished", "--time-to-teleport", "300",
                             "--end", str(cfg.dispatch_s + cfg.horizon_s)])
@@ -351,19 +354,20 @@ IDEAL_AHEAD_M = 150.0
 def _clear_the_way(traci, vids: list[str], lights: dict[str, TwinLight], clock_s: float,
                    held: set[str]) -> set[str]:
     """Perfect priority, no limits (the ``ideal`` bound): every twin light of each
-    engine's route within :data:`IDEAL_AHEAD_M` ahead shows green for its link and red for every other
-    link (cleared the moment the engine is near, the queue ahead included); the lights
-    ``held`` before and not now go back to their plan at ``clock_s``. Returns the lights
-    held now."""
+    engine's route within :data:`IDEAL_AHEAD_M` ahead shows green for every link from the
+    engine's approach (the queue ahead of it leaves too) and red for every other link; the
+    lights ``held`` before and not now go back to their plan at ``clock_s``. Returns the
+    lights held now."""
     now: set[str] = set()
     for vid in vids:
         for tls, link, dist, _ in traci.vehicle.getNextTLS(vid):
             if dist > IDEAL_AHEAD_M:
                 break
-            if tls in lights and tls not in now:
-                n = len(lights[tls].link_phase)
-                traci.trafficlight.setRedYellowGreenState(
-                    tls, "".join("G" if i == link else "r" for i in range(n)))
+            if tls in lights and tls not in now:  # the engine's whole approach: its queue too
+                lanes = lights[tls].lanes
+                road = lanes[link].rsplit("_", 1)[0]
+                traci.trafficlight.setRedYellowGreenState(tls, "".join(
+                    "G" if lane.rsplit("_", 1)[0] == road else "r" for lane in lanes))
                 now.add(tls)
     align(traci, {t: lights[t] for t in held - now}, clock_s)
     return now

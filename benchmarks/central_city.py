@@ -116,8 +116,11 @@ def service_calls(city: City, pairs: int, seed: int = 7) -> list[tuple[str, list
         except (nx.NetworkXNoPath, nx.NodeNotFound):
             pass
         peer.append((time.perf_counter() - s) * 1000)
-    disp = []
+    disp, top5 = [], []
     for target in targets[:200]:
+        s = time.perf_counter()
+        service.dispatch(target)
+        top5.append((time.perf_counter() - s) * 1000)
         s = time.perf_counter()
         service.dispatch(target, limit=len(stations))
         disp.append((time.perf_counter() - s) * 1000)
@@ -129,7 +132,8 @@ def service_calls(city: City, pairs: int, seed: int = 7) -> list[tuple[str, list
     n = len(stations)
     return [("emergency route + green-wave plan (Python call)", routes, "p99 < 10 ms"),
             ("networkx shortest_path, same pairs (route only, no plan)", peer, "peer"),
-            (f"dispatch over all {n} fire stations", disp, "< 20 ms"),
+            ("dispatch, 5 best stations by honest ETA (default)", top5, "< 20 ms"),
+            (f"dispatch over all {n} fire stations, each by honest ETA", disp, "< 20 ms"),
             ("citywide 5-min coverage, with and without green wave", cov, "< 1 s")]
 
 

@@ -93,14 +93,15 @@ def _normal(plan: SignalPlan, t0: float, t1: float) -> list[_Iv]:
     """The fixed-time intervals overlapping ``[t0, t1]``."""
     c = plan.cycle_s
     k = math.floor((t0 - plan.offset_s) / c) - 1
+    phases = [(i, plan.phase_start(i), float(p["green_s"]), float(p["yellow_s"]),
+               float(p["all_red_s"])) for i, p in enumerate(plan.phases)]
     out: list[_Iv] = []
     while True:
         base = plan.offset_s + k * c
-        for i, p in enumerate(plan.phases):
-            gs = base + plan.phase_start(i)
-            iv = _Iv(i, gs, gs + float(p["green_s"]), float(p["yellow_s"]), float(p["all_red_s"]))
-            if iv.end > t0 - c:
-                out.append(iv)
+        for i, start, green, yellow, all_red in phases:
+            gs = base + start
+            if gs + green + yellow + all_red > t0 - c:
+                out.append(_Iv(i, gs, gs + green, yellow, all_red))
         if base > t1:
             return out
         k += 1
@@ -311,8 +312,9 @@ def plan_window(plan: SignalPlan, w: PriorityWindow, *, now: dt.datetime, tz: dt
             kend = max(E, nxt_k.ge) if nxt_k is not None and join_at is not None else E
             req = build("early", takeover, kstart, kend, head, cut, 0.0, back_on_plan=join_at)
             options.append((req.residual_wait_s, kend - takeover, req))
-    if nxt_k is not None and (not options or nxt_k.gs <= S):
-        # the normal green comes anyway (no takeover helps): hold it if it ends too soon
+    if nxt_k is not None:
+        # the normal green comes anyway: a takeover must beat it (else it only reshuffles
+        # the phases); hold it if it ends too soon
         if nxt_k.ge >= E:
             wait = max(0.0, nxt_k.gs - S)
             options.append((wait, 0.0, build("none", None, nxt_k.gs, nxt_k.ge, [], [], wait)))

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from routing.avl import RouteGeometry, RouteMatch, remaining_path
-from routing.controller import Limits, current_requests, windows_from_wave
+from routing.controller import Limits, PriorityWindow, current_requests, windows_from_wave
 from routing.engine import Path
-from routing.eta import EtaModel, EtaResult, eta
+from routing.eta import EtaModel, EtaResult, eta, turn_speeds
 from routing.greenwave import GreenWave
-from routing.network import RoadNetwork
+from routing.network import RoadNetwork, SignalPlan
 from routing.profiles import clock_seconds
 
 __all__ = ["WIDEN", "PACE_BOUNDS", "PACE_AFTER_S", "Arrivals", "predict", "residual_waits",
@@ -68,6 +68,8 @@ class Arrivals:
         Speed and progress past the first node at ``at``.
     passed : tuple of int
         Signal nodes already passed.
+    turns : numpy.ndarray, optional
+        Turn speed limits at each node of ``path`` (:func:`routing.eta.turn_speeds`).
     """
 
     path: Path
@@ -78,6 +80,7 @@ class Arrivals:
     start_speed_mps: float = 0.0
     offset_m: float = 0.0
     passed: tuple[int, ...] = ()
+    turns: np.ndarray | None = None
 
 
 def _pace(network: RoadNetwork, path: Path, geometry: RouteGeometry, speeds: np.ndarray,
@@ -125,24 +128,35 @@ def predict(network: RoadNetwork, path: Path, speeds: np.ndarray, *, at: dt.date
     """
     clock = clock_seconds(at, tz)
     if match is None:
-        res = eta(network, path, speeds, model=model, priority=True, clock_s=clock)
-        return Arrivals(path, res.arrival_s, at, clock)
+        turns = turn_speeds(network, path, model)
+        res = eta(network, path, speeds, model=model, priority=True, clock_s=clock, turns=turns)
+        return Arrivals(path, res.arrival_s, at, clock, turns=turns)
     geometry = geometry or RouteGeometry.from_path(network, path)
     start_clock = clock_seconds(route_depart_at or at, tz)
     pace = _pace(network, path, geometry, speeds, match, start_clock, model)
     rest = remaining_path(path, match, geometry)
     offset = float(rest.extra.get("offset_m", 0.0))
+    turns = turn_speeds(network, rest, model)
     res = eta(network, rest, speeds, model=model, priority=True, clock_s=clock,
-              start_speed_mps=match.speed_mps, offset_m=offset)
+              start_speed_mps=match.speed_mps, offset_m=offset, turns=turns)
     return Arrivals(rest, res.arrival_s * pace, at, clock, pace, match.speed_mps, offset,
-                    tuple(match.passed_signals))
+                    tuple(match.passed_signals), turns)
+
+
+def _covered(plan: SignalPlan, window: PriorityWindow, tz: dt.tzinfo) -> bool:
+    """Whether the fixed-time green of the window's phase covers the whole window (the
+    controller does nothing there: no residual wait)."""
+    start = clock_seconds(window.start, tz)
+    green_start, green_end = plan.green_window(window.phase, start)
+    return green_start <= start and green_end >= start + (window.end - window.start).total_seconds()
 
 
 def residual_waits(network: RoadNetwork, wave: GreenWave, *, run_id: str, at: dt.datetime,
                    tz: dt.tzinfo, limits: Limits = Limits()) -> dict[int, float]:
     """Seconds the controller limits leave the run waiting at each junction of ``wave``
     (its windows planned alone: the other runs' windows are the wave's conflicts)."""
-    windows = windows_from_wave(network, wave, run_id=run_id, depart_at=at)
+    windows = [w for w in windows_from_wave(network, wave, run_id=run_id, depart_at=at)
+               if not _covered(network.plans[w.node], w, tz)]
     requests = current_requests(network.plans, windows, now=at, tz=tz, limits=limits)
     waits: dict[int, float] = {}
     for r in requests:
@@ -176,7 +190,7 @@ def honest_etas(network: RoadNetwork, arrivals: Arrivals, wave: GreenWave, speed
                                limits=limits)
     for c in wave.conflicts:
         extra[int(c["node"])] = extra.get(int(c["node"]), 0.0) + float(c["delay_s"])
-    kwargs = {"model": model, "clock_s": arrivals.clock_s,
+    kwargs = {"model": model, "clock_s": arrivals.clock_s, "turns": arrivals.turns,
               "start_speed_mps": arrivals.start_speed_mps, "offset_m": arrivals.offset_m}
     with_p = eta(network, arrivals.path, speeds, priority=True, residual_waits=extra, **kwargs)
     without = eta(network, arrivals.path, speeds, priority=False, arrivals="random", **kwargs)

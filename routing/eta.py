@@ -187,7 +187,8 @@ def _queue_wait(plan, phase: int, t: float, rate_per_lane: float, model: EtaMode
 def eta(network: RoadNetwork, path: Path, speeds: np.ndarray, *,
         model: EtaModel = EtaModel(), priority: bool = True,
         residual_waits: Mapping[int, float] | None = None, arrivals: str = "known",
-        clock_s: float = 0.0, start_speed_mps: float = 0.0, offset_m: float = 0.0) -> EtaResult:
+        clock_s: float = 0.0, start_speed_mps: float = 0.0, offset_m: float = 0.0,
+        turns: np.ndarray | None = None) -> EtaResult:
     """ETA along ``path``.
 
     Parameters
@@ -210,6 +211,8 @@ def eta(network: RoadNetwork, path: Path, speeds: np.ndarray, *,
     start_speed_mps, offset_m : float
         Speed at the start and metres already driven from the first node (may reach
         past the first edge: the edges it covers take no time).
+    turns : numpy.ndarray, optional
+        :func:`turn_speeds` of ``path`` when already known.
 
     Returns
     -------
@@ -219,7 +222,7 @@ def eta(network: RoadNetwork, path: Path, speeds: np.ndarray, *,
         raise ValueError("arrivals is 'known' or 'random'")
     residual_waits = residual_waits or {}
     n = len(path.nodes)
-    turns = turn_speeds(network, path, model)
+    turns = turn_speeds(network, path, model) if turns is None else turns
     arrival = np.zeros(n)
     waits = np.zeros(n)
     a, d = model.accel_mps2, model.decel_mps2

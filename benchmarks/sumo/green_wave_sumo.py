@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing as mp
@@ -97,11 +98,38 @@ FULL = Sweep(city="central", periods=(4.0, 2.0, 1.0), seeds=(1, 2), incidents=4,
 
 
 # -- planning (in the parent process) ------------------------------------------------------
+def _phase_mismatches(network, path, net: sumolib.net.Net, edges: list[str],
+                      lights: dict[str, tls.TwinLight]) -> list[int]:
+    """Twin signals of ``path`` whose SUMO light serves the SUMO route's link in another
+    phase than the one the twin requests for the path's approach (the SUMO route enters
+    the junction by another road than the twin's route)."""
+    wanted = {}
+    for i in range(1, len(path.nodes) - 1):
+        node = int(network.node_ids[path.nodes[i]])
+        plan = network.plans.get(node)
+        if plan is not None:
+            wanted[node] = plan.phase_of(int(network.node_ids[path.nodes[i - 1]]),
+                                         int(network.edge_key[path.edges[i - 1]]))
+    bad = []
+    for a, b in itertools.pairwise(edges):
+        for conn in net.getEdge(a).getConnections(net.getEdge(b)):
+            light = lights.get(conn.getTLSID())
+            if light is None or light.node not in wanted:
+                continue
+            index = conn.getTLLinkIndex()
+            if 0 <= index < len(light.link_phase) and light.link_phase[index] != wanted[light.node]:
+                bad.append(light.node)
+    return bad
+
+
 def plan_incidents(city, net: sumolib.net.Net, n: int, *, seed: int, depart_at: dt.datetime,
-                   engines: int = ENGINES_PER_INCIDENT) -> list[list[Dispatched]]:
+                   engines: int = ENGINES_PER_INCIDENT,
+                   lights: dict[str, tls.TwinLight] | None = None) -> list[list[Dispatched]]:
     """``n`` incidents, each with the engines of the first ``engines`` stations with a
     2–8 km route in the twin's dispatch ranking (:meth:`routing.service.RoutingService.dispatch`:
-    by the honest ETA with priority)."""
+    by the honest ETA with priority). A station whose SUMO route is not the twin's route
+    (a detour, or another road into a signalized junction than the one the twin's
+    request serves, with ``lights``) is passed over."""
     svc = city.routing
     network = svc.network
     engine, _ = svc.engine_at("fire", depart_at=depart_at)  # what the runs route on
@@ -129,6 +157,8 @@ def plan_incidents(city, net: sumolib.net.Net, n: int, *, seed: int, depart_at: 
             try:
                 edges, dpos, apos, length = scenario.sumo_route(net, coords)
             except RuntimeError:
+                continue
+            if lights is not None and _phase_mismatches(network, path, net, edges, lights):
                 continue
             chosen.append(Dispatched(
                 f"fire-{row['station']}-{len(incidents)}", row["station"], len(chosen) + 1, path,
@@ -210,7 +240,7 @@ def run_sweep(city, sweep: Sweep, workdir: Path, cache: Path, *, workers: int = 
         f"({'switched off' if sweep.sumo_only_off else 'own program'}): {counts['unmatched']}")
     depart_at = EPOCH + dt.timedelta(seconds=sweep.warmup_s)
     incidents = plan_incidents(city, net, sweep.incidents, seed=11, depart_at=depart_at,
-                               engines=sweep.engines)
+                               engines=sweep.engines, lights=lights)
     end = sweep.warmup_s + sweep.horizon_s
     tasks, results = [], []
     for p in sweep.periods:

@@ -202,8 +202,41 @@ class _Links:
     lanes: list[str]
 
 
+#: How far upstream a link's approach way is looked for when its own way is no twin
+#: approach (a connector netconvert keeps inside a junction the twin merged).
+UPSTREAM_M = 120.0
+
+
+def _upstream_phases(edge: sumolib.net.edge.Edge, way_out: int | None,
+                     phases: list[dict]) -> list[int]:
+    """The phases of the nearest twin approach way upstream of ``edge`` (within
+    :data:`UPSTREAM_M`): by movement to ``way_out`` first, else by approach."""
+    frontier, seen = [(0.0, edge)], {edge.getID()}
+    while frontier:
+        frontier.sort(key=lambda f: f[0])
+        dist, e = frontier.pop(0)
+        for up in e.getIncoming():
+            if up.getID() in seen or up.getFunction() == "internal":
+                continue
+            seen.add(up.getID())
+            wi = _way(up.getID())
+            exact = [p for p, ph in enumerate(phases)
+                     if any(isinstance(m["from"], int) and isinstance(m["to"], int)
+                            and m["from"] // _ROAD_ID_STRIDE == wi
+                            and m["to"] // _ROAD_ID_STRIDE == way_out for m in ph["movements"])]
+            by_way = [p for p, ph in enumerate(phases)
+                      if any(isinstance(m["from"], int) and m["from"] // _ROAD_ID_STRIDE == wi
+                             for m in ph["movements"])]
+            if exact or by_way:
+                return exact or by_way
+            if dist + up.getLength() < UPSTREAM_M:
+                frontier.append((dist + up.getLength(), up))
+    return []
+
+
 def _links(tl: sumolib.net.TLS, phases: list[dict]) -> _Links:
-    """Each link's twin phase (movement, approach way, bearing) and green kind."""
+    """Each link's twin phase (movement, approach way, the nearest approach way upstream,
+    bearing) and green kind."""
     conns = sorted(tl.getConnections(), key=lambda c: c[2])
     n_links = conns[-1][2] + 1
     link_phase = [0] * n_links
@@ -219,10 +252,13 @@ def _links(tl: sumolib.net.TLS, phases: list[dict]) -> _Links:
         by_way = [p for p, ph in enumerate(phases)
                   if any(isinstance(m["from"], int) and m["from"] // _ROAD_ID_STRIDE == wi
                          for m in ph["movements"])]
+        upstream = [] if exact or by_way else _upstream_phases(in_lane.getEdge(), wo, phases)
         if exact:
             link_phase[idx] = exact[0]
         elif by_way:
             link_phase[idx] = by_way[0]
+        elif upstream:
+            link_phase[idx] = upstream[0]
         else:
             b = _bearing(in_lane.getShape())
             gaps = [min((_axis_gap(b, pb) for pb in ph.get("bearings", [])), default=999.0)

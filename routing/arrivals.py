@@ -29,15 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from routing.avl import RouteGeometry, RouteMatch, remaining_path
-from routing.controller import Limits, PriorityWindow, current_requests, windows_from_wave
+from routing.controller import Limits, current_requests, windows_from_wave
 from routing.engine import Path
 from routing.eta import EtaModel, EtaResult, eta, turn_speeds
-from routing.greenwave import GreenWave
-from routing.network import RoadNetwork, SignalPlan
+from routing.greenwave import ActiveWindows, GreenWave, plan_green_wave
+from routing.network import RoadNetwork
 from routing.profiles import clock_seconds
 
 __all__ = ["WIDEN", "PACE_BOUNDS", "PACE_AFTER_S", "Arrivals", "predict", "residual_waits",
-           "honest_etas"]
+           "honest_etas", "timed_wave"]
 
 #: A window opens 10 % of the time to the arrival earlier and closes 30 % of it later.
 WIDEN = (0.1, 0.3)
@@ -143,20 +143,11 @@ def predict(network: RoadNetwork, path: Path, speeds: np.ndarray, *, at: dt.date
                     tuple(match.passed_signals), turns)
 
 
-def _covered(plan: SignalPlan, window: PriorityWindow, tz: dt.tzinfo) -> bool:
-    """Whether the fixed-time green of the window's phase covers the whole window (the
-    controller does nothing there: no residual wait)."""
-    start = clock_seconds(window.start, tz)
-    green_start, green_end = plan.green_window(window.phase, start)
-    return green_start <= start and green_end >= start + (window.end - window.start).total_seconds()
-
-
 def residual_waits(network: RoadNetwork, wave: GreenWave, *, run_id: str, at: dt.datetime,
                    tz: dt.tzinfo, limits: Limits = Limits()) -> dict[int, float]:
     """Seconds the controller limits leave the run waiting at each junction of ``wave``
     (its windows planned alone: the other runs' windows are the wave's conflicts)."""
-    windows = [w for w in windows_from_wave(network, wave, run_id=run_id, depart_at=at)
-               if not _covered(network.plans[w.node], w, tz)]
+    windows = windows_from_wave(network, wave, run_id=run_id, depart_at=at)
     requests = current_requests(network.plans, windows, now=at, tz=tz, limits=limits)
     waits: dict[int, float] = {}
     for r in requests:
@@ -199,3 +190,22 @@ def honest_etas(network: RoadNetwork, arrivals: Arrivals, wave: GreenWave, speed
         return eta_without, eta_without
     return float(_paced(with_p, arrivals.pace)), eta_without
 
+
+def timed_wave(network: RoadNetwork, arrivals: Arrivals, speeds: np.ndarray, *, run_id: str,
+               tz: dt.tzinfo, active: ActiveWindows | None = None,
+               incident_id: str | None = None, limits: Limits = Limits()) -> GreenWave:
+    """The green wave on ``arrivals`` (windows widened by :data:`WIDEN`, around the
+    ``active`` windows) with its ETAs from :func:`honest_etas`; planned without priority
+    (no window held) when the limits would leave it no faster. What a run holds and what
+    dispatch ranks by."""
+    options = {"clock_s": arrivals.clock_s, "active": active, "run_id": run_id,
+               "incident_id": incident_id, "arrival_s": arrivals.arrival_s, "widen": WIDEN}
+    depart = arrivals.at.timestamp()
+    wave = plan_green_wave(network, arrivals.path, depart, **options)
+    eta_with, eta_without = honest_etas(network, arrivals, wave, speeds, run_id=run_id, tz=tz,
+                                        limits=limits)
+    if wave.priority and eta_with > eta_without:  # the limits leave it no faster
+        wave = plan_green_wave(network, arrivals.path, depart, priority=False, **options)
+        eta_with = eta_without
+    wave.eta_s, wave.eta_without_priority_s = eta_with, eta_without
+    return wave

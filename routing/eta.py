@@ -26,13 +26,13 @@ is. :func:`eta` walks the path edge by edge with those effects:
   (``arrivals="random"``), the expected wait — Webster's uniform delay ``(C − g)² / 2C``
   plus the chance of a red times the expected queue discharge and the cost of the stop.
 
-Both ETAs (:func:`both_etas`) start from standstill; a position update continues from
-the matched speed part way along the current edge (``start_speed_mps``, ``offset_m``).
+Both ETAs of a run (:func:`routing.arrivals.honest_etas`) start from standstill; a
+position update continues from the matched speed part way along the current edge
+(``start_speed_mps``, ``offset_m``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -51,7 +51,6 @@ __all__ = [
     "edge_speeds",
     "turn_speeds",
     "eta",
-    "both_etas",
 ]
 
 #: Radius of the path through a junction by turn (m).
@@ -283,16 +282,3 @@ def _rate(network: RoadNetwork, e: int) -> float:
     """Arrivals per second on one lane of edge ``e`` (class flow per lane)."""
     cls = str(network.road_class[e]).replace("_link", "")
     return LANE_FLOW_VPH.get(cls, 220.0) / 3600.0
-
-
-def both_etas(network: RoadNetwork, path: Path, speeds: np.ndarray, *, depart_at: dt.datetime,
-              tz: dt.tzinfo, residual_waits: Mapping[int, float] | None = None,
-              model: EtaModel = EtaModel(), arrivals: str = "known") -> tuple[EtaResult, EtaResult]:
-    """``(with priority, without priority)`` from a standing start at ``depart_at``."""
-    local = depart_at.astimezone(tz)
-    clock = (local - local.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
-    with_p = eta(network, path, speeds, model=model, priority=True,
-                 residual_waits=residual_waits, clock_s=clock)
-    without = eta(network, path, speeds, model=model, priority=False, arrivals=arrivals,
-                  clock_s=clock)
-    return with_p, without

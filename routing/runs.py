@@ -17,12 +17,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from routing.arrivals import WIDEN, Arrivals, honest_etas, predict
+from routing.arrivals import Arrivals, predict, timed_wave
 from routing.avl import Fix, RouteGeometry, RouteMatcher
 from routing.controller import Limits
 from routing.engine import Path, PathEngine
 from routing.errors import InvalidDeparture, VehicleNotFound
-from routing.greenwave import ActiveWindows, GreenWave, Window, plan_green_wave
+from routing.greenwave import ActiveWindows, GreenWave, Window
 
 if TYPE_CHECKING:
     from routing.service import RoutingService
@@ -223,20 +223,12 @@ def plan_run(service: RoutingService, run_id: str, arrivals: Arrivals, *, vehicl
     Returns
     -------
     EmergencyRun
-        ``eta_s`` and ``eta_without_priority_s`` from :func:`routing.arrivals.honest_etas`;
-        a run whose ETA with priority would not beat the one without holds no window.
+        Planned by :func:`routing.arrivals.timed_wave`: honest ETAs; a run whose ETA with
+        priority would not beat the one without holds no window.
     """
-    network, path = service.network, arrivals.path
-    speeds = service.eta_speeds(vehicle)
-    options = {"clock_s": arrivals.clock_s, "active": active, "run_id": run_id,
-               "incident_id": incident_id, "arrival_s": arrivals.arrival_s, "widen": WIDEN}
-    wave = plan_green_wave(network, path, arrivals.at.timestamp(), **options)
-    eta_with, eta_without = honest_etas(network, arrivals, wave, speeds, run_id=run_id,
-                                        tz=service.tz, limits=limits)
-    if wave.priority and eta_with > eta_without:  # the limits leave it no faster
-        wave = plan_green_wave(network, path, arrivals.at.timestamp(), priority=False, **options)
-        eta_with = eta_without
-    wave.eta_s, wave.eta_without_priority_s = eta_with, eta_without
+    path = arrivals.path
+    wave = timed_wave(service.network, arrivals, service.eta_speeds(vehicle), run_id=run_id,
+                      tz=service.tz, active=active, incident_id=incident_id, limits=limits)
     plan = _answer(service, path, wave)
     plan["pace"] = round(arrivals.pace, 2)
     return EmergencyRun(

@@ -19,7 +19,7 @@ import pandas as pd
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from routing.arrivals import WIDEN, honest_etas, predict
+from routing.arrivals import predict, timed_wave
 from routing.cch import CCHTopology, CustomizedCCH
 from routing.engine import Path, PathEngine
 from routing.errors import (
@@ -29,7 +29,6 @@ from routing.errors import (
     Unreachable,
 )
 from routing.eta import edge_speeds
-from routing.greenwave import plan_green_wave
 from routing.network import MAX_SNAP_M, RoadNetwork
 from routing.profiles import VEHICLES, Profile, clock_seconds, is_peak
 
@@ -600,7 +599,7 @@ class RoutingService:
 
         One search on the reversed graph finds every station's cruise time; the
         :data:`DISPATCH_CANDIDATES` + ``limit`` fastest are then timed with the ETA model
-        (:func:`routing.arrivals.honest_etas`: standing start, turns, the residual waits
+        (:func:`routing.arrivals.timed_wave`: standing start, turns, the residual waits
         the controller limits leave with priority, the reds and their queues without) and
         ranked by the ETA with priority (``green_wave``) or without. Stations with no
         vehicle available are not ranked; roads closed over a window holding at
@@ -619,18 +618,16 @@ class RoutingService:
         records, nodes = self._fleet.get(vehicle, ([], np.zeros(0, dtype=np.int64)))
         engine = self.engine_at(vehicle, depart_at=when)[0]
         cruise = engine.many_to_one(target, nodes)
+        speeds = self.eta_speeds(vehicle)
         ranked = []
         for i in np.argsort(cruise, kind="stable")[:limit + DISPATCH_CANDIDATES]:
             if not np.isfinite(cruise[i]):
                 break
             path = engine.route(int(nodes[i]), target)
-            arrivals = predict(self.network, path, self.eta_speeds(vehicle), at=when, tz=self.tz)
-            wave = plan_green_wave(self.network, path, when.timestamp(), clock_s=arrivals.clock_s,
-                                   arrival_s=arrivals.arrival_s, widen=WIDEN)
-            with_p, without = honest_etas(self.network, arrivals, wave, self.eta_speeds(vehicle),
-                                          run_id="dispatch", tz=self.tz)
-            ranked.append({**records[i], "eta_s": round(min(with_p, without), 1),
-                           "eta_without_priority_s": round(without, 1),
+            arrivals = predict(self.network, path, speeds, at=when, tz=self.tz)
+            wave = timed_wave(self.network, arrivals, speeds, run_id="dispatch", tz=self.tz)
+            ranked.append({**records[i], "eta_s": round(wave.eta_s, 1),
+                           "eta_without_priority_s": round(wave.eta_without_priority_s, 1),
                            "cruise_s": round(float(cruise[i]), 1),
                            "distance_m": round(path.length_m, 1)})
         if not ranked:

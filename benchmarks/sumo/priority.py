@@ -26,6 +26,7 @@ from tls import TwinLight, align, lights_by_node
 
 from routing.controller import Limits, PriorityRequest, release_request, state_at
 from routing.network import SignalPlan
+from routing.profiles import clock_seconds
 
 __all__ = ["Executor"]
 
@@ -83,8 +84,7 @@ class Executor:
 
     def clock(self, sim_s: float) -> float:
         """The plan clock (seconds since local midnight) at a simulation second."""
-        local = self.when(sim_s).astimezone(self.tz)
-        return (local - local.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+        return clock_seconds(self.when(sim_s), self.tz)
 
     def update(self, requests: Iterable[PriorityRequest], sim_s: float) -> None:
         """Replace the request set (the controller's ``GET /signals/requests``); requests

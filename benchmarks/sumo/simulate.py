@@ -199,7 +199,7 @@ def run_incident(traci, sumo_cmd: list[str], city, lights: dict[str, TwinLight],
                               arrivalPos=f"{e.arrival_pos:.1f}")
         geoms = {e.vid: RouteGeometry.from_path(network, e.path) for e in engines}
         run_ids: dict[str, str] = {}
-        planned: dict[str, dict] = {}
+        run_eta: dict[str, float] = {}  # the run's ETA as answered at dispatch
         if cfg.mode in ("open", "avl"):
             for e in engines:  # POST /routes/emergency, in dispatch order
                 run = twin.runs.create({"node": e.origin}, {"node": e.target}, vehicle="fire",
@@ -208,8 +208,7 @@ def run_incident(traci, sumo_cmd: list[str], city, lights: dict[str, TwinLight],
                 if run["route_nodes"] != [int(n) for n in network.node_ids[e.path.nodes]]:
                     raise RuntimeError(f"{e.vid}: the run's route is not the simulated one")
                 run_ids[e.vid] = run["id"]
-                planned[e.vid] = {"eta_s": run["eta_s"],
-                                  "eta_without_s": run["eta_without_priority_s"]}
+                run_eta[e.vid] = run["eta_s"]
         next_fix = {e.vid: t0 + cfg.fix_every_s for e in engines}
         next_poll = t0
         cleared: set[str] = set()
@@ -306,7 +305,7 @@ def run_incident(traci, sumo_cmd: list[str], city, lights: dict[str, TwinLight],
         out_engines.append({"vid": e.vid, "station": e.station, "rank": e.rank,
                             "length_m": e.length_m, "eta_s": e.eta_s,
                             "eta_without_s": e.eta_without_s, "cruise_s": e.cruise_s,
-                            "run_eta_s": planned.get(e.vid, {}).get("eta_s"),
+                            "run_eta_s": run_eta.get(e.vid),
                             "travel_s": travel, "stops": st["stops"], "red_stops": st["red_stops"],
                             "red_stops_planned": len(mine),
                             "red_stops_announced": sum(

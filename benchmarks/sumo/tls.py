@@ -202,6 +202,22 @@ class _Links:
     lanes: list[str]
 
 
+def _phases_of(phases: list[dict], ways_in: set[int | None], way_out: int | None
+               ) -> tuple[list[int], list[int]]:
+    """The twin phases with a movement from one of ``ways_in`` to ``way_out`` (exact), and
+    those with a movement from one of ``ways_in`` at all (by approach way)."""
+    exact, by_way = [], []
+    for p, ph in enumerate(phases):
+        froms = [m for m in ph["movements"] if isinstance(m["from"], int)
+                 and m["from"] // _ROAD_ID_STRIDE in ways_in]
+        if froms:
+            by_way.append(p)
+        if any(isinstance(m["to"], int) and m["to"] // _ROAD_ID_STRIDE == way_out
+               for m in froms):
+            exact.append(p)
+    return exact, by_way
+
+
 #: How far upstream a link's approach way is looked for when its own way is no twin
 #: approach (a connector netconvert keeps inside a junction the twin merged).
 UPSTREAM_M = 120.0
@@ -219,14 +235,7 @@ def _upstream_phases(edge: sumolib.net.edge.Edge, way_out: int | None,
             if up.getID() in seen or up.getFunction() == "internal":
                 continue
             seen.add(up.getID())
-            wi = _way(up.getID())
-            exact = [p for p, ph in enumerate(phases)
-                     if any(isinstance(m["from"], int) and isinstance(m["to"], int)
-                            and m["from"] // _ROAD_ID_STRIDE == wi
-                            and m["to"] // _ROAD_ID_STRIDE == way_out for m in ph["movements"])]
-            by_way = [p for p, ph in enumerate(phases)
-                      if any(isinstance(m["from"], int) and m["from"] // _ROAD_ID_STRIDE == wi
-                             for m in ph["movements"])]
+            exact, by_way = _phases_of(phases, {_way(up.getID())}, way_out)
             if exact or by_way:
                 return exact or by_way
             if dist + up.getLength() < UPSTREAM_M:
@@ -245,13 +254,7 @@ def _links(tl: sumolib.net.TLS, phases: list[dict]) -> _Links:
     for in_lane, out_lane, idx in conns:
         lanes[idx] = in_lane.getID()
         wi, wo = _way(in_lane.getEdge().getID()), _way(out_lane.getEdge().getID())
-        exact = [p for p, ph in enumerate(phases)
-                 if any(m["from"] // _ROAD_ID_STRIDE == wi and m["to"] // _ROAD_ID_STRIDE == wo
-                        for m in ph["movements"] if isinstance(m["from"], int)
-                        and isinstance(m["to"], int))]
-        by_way = [p for p, ph in enumerate(phases)
-                  if any(isinstance(m["from"], int) and m["from"] // _ROAD_ID_STRIDE == wi
-                         for m in ph["movements"])]
+        exact, by_way = _phases_of(phases, {wi}, wo)
         upstream = [] if exact or by_way else _upstream_phases(in_lane.getEdge(), wo, phases)
         if exact:
             link_phase[idx] = exact[0]
@@ -308,10 +311,7 @@ def _inner_phases(group: list[_Links], phases: list[dict]) -> dict[tuple[str, in
                         ways.add(_way(up.getID()))
                         feed.add(up_links.phase[up_idx])
             wo = _way(out_lane.getEdge().getID())
-            exact = {p for p, ph in enumerate(phases)
-                     if any(isinstance(m["from"], int) and isinstance(m["to"], int)
-                            and m["from"] // _ROAD_ID_STRIDE in ways
-                            and m["to"] // _ROAD_ID_STRIDE == wo for m in ph["movements"])}
+            exact = set(_phases_of(phases, ways, wo)[0])
             if exact or feed:
                 out[(links.tl.getID(), idx)] = exact or feed
     return out

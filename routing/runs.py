@@ -191,7 +191,8 @@ def _answer(service: RoutingService, path: Path, wave: GreenWave) -> dict:
 def plan_run(service: RoutingService, run_id: str, arrivals: Arrivals, *, vehicle: str,
              destination: int, dispatched_at: dt.datetime, active: ActiveWindows,
              incident_id: str | None = None, revision: int = 1,
-             history: Sequence[dict] = (), limits: Limits = Limits()) -> EmergencyRun:
+             history: Sequence[dict] = (), limits: Limits = Limits(),
+             keep_priority: bool = False) -> EmergencyRun:
     """Plan a run on its predicted arrivals, around the granted windows.
 
     Parameters
@@ -219,6 +220,9 @@ def plan_run(service: RoutingService, run_id: str, arrivals: Arrivals, *, vehicl
         Positions reported so far.
     limits : Limits
         The signal controllers' limits (residual waits in the ETA).
+    keep_priority : bool
+        The run holds priority and keeps it (a re-plan on its way: the controllers may
+        be running its windows).
 
     Returns
     -------
@@ -228,7 +232,8 @@ def plan_run(service: RoutingService, run_id: str, arrivals: Arrivals, *, vehicl
     """
     path = arrivals.path
     wave = timed_wave(service.network, arrivals, service.eta_speeds(vehicle), run_id=run_id,
-                      tz=service.tz, active=active, incident_id=incident_id, limits=limits)
+                      tz=service.tz, active=active, incident_id=incident_id, limits=limits,
+                      keep_priority=keep_priority)
     plan = _answer(service, path, wave)
     plan["pace"] = round(arrivals.pace, 2)
     return EmergencyRun(
@@ -291,7 +296,8 @@ def replan_from_position(service: RoutingService, run: EmergencyRun, lon: float,
     new = plan_run(service, run.id, arrivals, vehicle=run.vehicle, destination=dst,
                    dispatched_at=run.dispatched_at, active=active,
                    incident_id=run.incident_id, revision=run.revision + 1,
-                   history=[*run.history, record])
+                   history=[*run.history, record],
+                   keep_priority=bool(run.plan.get("priority")) and bool(run.windows))
     # the route matched against stays the whole route, with the filter's state
     new.plan.update(route_nodes=run.plan["route_nodes"], route_depart_at=started.isoformat(),
                     match=matcher.state())

@@ -103,6 +103,11 @@ SAME_STREET_M = 25.0
 #: A SUMO route farther than this from the planned streets anywhere but on its first and
 #: last edge is not the plan (the AVL matcher would rightly see the engine leave it).
 MAX_DETOUR_M = 40.0
+#: A route starting this close before a signalized SUMO junction starts at it: the twin's
+#: stations stand at junction nodes and their runs leave from the node, on the road out
+#: (a station's own exit signal holds the traffic then, outside the junction's plan), so
+#: the engine enters SUMO on the edge after the junction, as the twin plans it.
+START_AT_JUNCTION_M = 40.0
 
 
 def _run(cmd: list[str], workdir: Path) -> None:
@@ -253,7 +258,9 @@ def sumo_route(net: sumolib.net.Net, coordinates: list[list[float]]) -> tuple[li
     -------
     edges : list of str
     depart_pos, arrival_pos : float
-        Where the planned route starts on the first edge and ends on the last (m).
+        Where the planned route starts on the first edge and ends on the last (m); a
+        start within :data:`START_AT_JUNCTION_M` before a signalized junction starts on
+        the edge out of it.
     length_m : float
         SUMO route length.
 
@@ -275,5 +282,9 @@ def sumo_route(net: sumolib.net.Net, coordinates: list[list[float]]) -> tuple[li
         raise RuntimeError(f"the SUMO route leaves the planned streets by {detour:.0f} m "
                            "(a loop where the plan turns)")
     first, last = net.getEdge(edges[0]), net.getEdge(edges[-1])
-    return (edges, _offset(net, first, coordinates[0]), _offset(net, last, coordinates[-1]),
+    depart = _offset(net, first, coordinates[0])
+    if (len(edges) > 2 and first.getToNode().getType() == "traffic_light"
+            and first.getLength() - depart <= START_AT_JUNCTION_M):
+        edges, first, depart = edges[1:], net.getEdge(edges[1]), 0.0
+    return (edges, depart, _offset(net, last, coordinates[-1]),
             sum(net.getEdge(e).getLength() for e in edges))

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from routing.arrivals import PACE_BOUNDS, WIDEN, honest_etas, predict
+from routing.arrivals import PACE_BOUNDS, WIDEN, Arrivals, honest_etas, predict
 from routing.avl import Fix, RouteGeometry, RouteMatcher
-from routing.eta import eta
+from routing.eta import EtaModel, eta
 from routing.greenwave import plan_green_wave
 from twin import City
 
@@ -90,3 +90,27 @@ def test_the_pace_of_a_slow_engine_pushes_the_arrivals_back(route) -> None:  # n
                 start_speed_mps=slow.start_speed_mps, offset_m=slow.offset_m)
     np.testing.assert_allclose(slow.arrival_s, fresh.arrival_s * slow.pace)
 
+
+def test_the_eta_without_priority_meets_the_plans_with_the_pace_uncertain(route) -> None:  # noqa: ANN001
+    svc, path = route
+    speeds = svc.eta_speeds("fire")
+    arrivals = predict(svc.network, path, speeds, at=DEPART, tz=svc.tz)
+    wave = plan_green_wave(svc.network, path, DEPART.timestamp(), clock_s=arrivals.clock_s,
+                           arrival_s=arrivals.arrival_s, widen=WIDEN)
+    _, without = honest_etas(svc.network, arrivals, wave, speeds, run_id="r", tz=svc.tz)
+    kwargs = {"priority": False, "clock_s": arrivals.clock_s}
+    model = eta(svc.network, path, speeds, arrivals="uncertain", **kwargs)
+    assert without == pytest.approx(max(model.eta_s, wave.eta_without_priority_s))
+    # without spread it is the known-phase trajectory
+    sure = EtaModel(pace_cv=0.0, members=1)
+    _, known = honest_etas(svc.network, arrivals, wave, speeds, run_id="r", tz=svc.tz,
+                           model=sure)
+    assert known == pytest.approx(max(eta(svc.network, path, speeds, **kwargs).eta_s,
+                                      wave.eta_without_priority_s))
+    # a slow run meets the plans later: its trajectories are driven at its pace
+    slow = Arrivals(path, arrivals.arrival_s * 1.3, DEPART, arrivals.clock_s, pace=1.3,
+                    turns=arrivals.turns)
+    _, slower = honest_etas(svc.network, slow, wave, speeds, run_id="r", tz=svc.tz)
+    paced = eta(svc.network, path, speeds, arrivals="uncertain", pace=1.3, **kwargs)
+    assert slower == pytest.approx(max(paced.eta_s, wave.eta_without_priority_s))
+    assert paced.eta_s > model.eta_s

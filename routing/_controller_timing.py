@@ -93,8 +93,7 @@ def _normal(plan: SignalPlan, t0: float, t1: float) -> list[_Iv]:
     """The fixed-time intervals overlapping ``[t0, t1]``."""
     c = plan.cycle_s
     k = math.floor((t0 - plan.offset_s) / c) - 1
-    phases = [(i, plan.phase_start(i), float(p["green_s"]), float(p["yellow_s"]),
-               float(p["all_red_s"])) for i, p in enumerate(plan.phases)]
+    phases = plan.timing
     out: list[_Iv] = []
     while True:
         base = plan.offset_s + k * c

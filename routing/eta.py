@@ -186,27 +186,12 @@ def edge_speeds(network: RoadNetwork, profile: Profile) -> np.ndarray:
     return np.maximum(speed, 0.5)
 
 
-def _bearing(coords: np.ndarray) -> float:
-    (x0, y0), (x1, y1) = coords
-    dx = (x1 - x0) * math.cos(math.radians((y0 + y1) / 2))
-    return math.degrees(math.atan2(dx, y1 - y0)) % 360.0
-
-
-def _edge_ends(network: RoadNetwork, e: int) -> tuple[float, float]:
-    geom = network.geometries[e]
-    if geom is not None and len(geom.coords) >= 2:
-        c = np.asarray(geom.coords)
-        return _bearing(c[:2]), _bearing(c[-2:])
-    b = _bearing(network.xy[[network.edge_u[e], network.edge_v[e]]])
-    return b, b
-
-
 def turn_speeds(network: RoadNetwork, path: Path, model: EtaModel = EtaModel()) -> np.ndarray:
     """Speed limit (m/s) of the turn at each node of ``path`` (inf where straight on)."""
     out = np.full(len(path.nodes), np.inf)
-    ends = [_edge_ends(network, e) for e in path.edges]
+    ends = network.end_bearings[np.asarray(path.edges, dtype=np.int64)]
     for i in range(1, len(path.nodes) - 1):
-        turn = turn_of(ends[i - 1][1], ends[i][0])
+        turn = turn_of(float(ends[i - 1, 1]), float(ends[i, 0]))
         if turn in TURN_RADIUS_M:
             out[i] = math.sqrt(model.lateral_mps2 * TURN_RADIUS_M[turn])
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -58,12 +59,21 @@ class SignalPlan:
                 return i
         return 0
 
+    @functools.cached_property
+    def timing(self) -> tuple[tuple[int, float, float, float, float], ...]:
+        """Per phase ``(index, start, green, yellow, all-red)``: the start in seconds
+        after the offset, the rest durations (computed once per plan)."""
+        out, start = [], 0.0
+        for i, phase in enumerate(self.phases):
+            green, yellow, all_red = (float(phase["green_s"]), float(phase["yellow_s"]),
+                                      float(phase["all_red_s"]))
+            out.append((i, start, green, yellow, all_red))
+            start += green + yellow + all_red
+        return tuple(out)
+
     def phase_start(self, index: int) -> float:
         """Start of phase ``index`` within the cycle (seconds after the offset)."""
-        start = 0.0
-        for phase in self.phases[:index]:
-            start += phase["green_s"] + phase["yellow_s"] + phase["all_red_s"]
-        return start
+        return self.timing[index][1]
 
     def green_window(self, index: int, t: float) -> tuple[float, float]:
         """The green window of phase ``index`` that contains ``t`` or comes next."""
@@ -93,6 +103,13 @@ def plans_from_signals(signals: pd.DataFrame) -> dict[int, SignalPlan]:
                                       offset_s=float(row.offset_s),
                                       phases=tuple(json.loads(row.phases)))
             for row in signals.itertuples()}
+
+
+def _bearings(segments: np.ndarray) -> np.ndarray:
+    """Bearings (degrees clockwise from north) of ``(x0, y0, x1, y1)`` lon/lat segments."""
+    x0, y0, x1, y1 = segments.T
+    dx = (x1 - x0) * np.cos(np.radians((y0 + y1) / 2))
+    return np.degrees(np.arctan2(dx, y1 - y0)) % 360.0
 
 
 class RoadNetwork:
@@ -167,6 +184,21 @@ class RoadNetwork:
         self.turn_graph = TurnGraph.build(len(self.node_ids), self.edge_u, self.edge_v,
                                           forbidden_turns(self.edge_u, self.edge_v,
                                                           self.restrictions))
+
+    @functools.cached_property
+    def end_bearings(self) -> np.ndarray:
+        """(n_edges, 2) bearings (degrees clockwise from north) of each edge's first and
+        last segment: how a vehicle leaves the edge's start node and enters its end node
+        (computed once per network, shared by its copies)."""
+        first = np.empty((len(self.length), 4))
+        last = np.empty((len(self.length), 4))
+        for e, geom in enumerate(self.geometries):
+            if geom is not None and len(geom.coords) >= 2:
+                c = np.asarray(geom.coords)
+                first[e], last[e] = c[:2, :2].ravel(), c[-2:, :2].ravel()
+            else:
+                first[e] = last[e] = np.r_[self.xy[self.edge_u[e]], self.xy[self.edge_v[e]]]
+        return np.column_stack([_bearings(first), _bearings(last)])
 
     def _largest_strong_component(self) -> np.ndarray:
         """Mask of the nodes in the largest strongly connected component.

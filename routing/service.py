@@ -601,7 +601,10 @@ class RoutingService:
         :data:`DISPATCH_CANDIDATES` + ``limit`` fastest are then timed with the ETA model
         (:func:`routing.arrivals.timed_wave`: standing start, turns, the residual waits
         the controller limits leave with priority, the reds and their queues without) and
-        ranked by the ETA with priority (``green_wave``) or without. Stations with no
+        ranked by the ETA with priority (``green_wave``) or without. Candidates are timed
+        in the order of their unimpeded arrival (a lower bound of both ETAs), until that
+        bound is later than the ``limit``-th ETA found: the ranking is that of timing
+        them all. Stations with no
         vehicle available are not ranked; roads closed over a window holding at
         ``depart_at`` (default now) are avoided.
 
@@ -619,21 +622,27 @@ class RoutingService:
         engine = self.engine_at(vehicle, depart_at=when)[0]
         cruise = engine.many_to_one(target, nodes)
         speeds = self.eta_speeds(vehicle)
-        ranked = []
+        key = "eta_s" if green_wave else "eta_without_priority_s"
+        candidates = []
         for i in np.argsort(cruise, kind="stable")[:limit + DISPATCH_CANDIDATES]:
             if not np.isfinite(cruise[i]):
                 break
             path = engine.route(int(nodes[i]), target)
             arrivals = predict(self.network, path, speeds, at=when, tz=self.tz)
+            candidates.append((float(arrivals.arrival_s[-1]), int(i), path, arrivals))
+        if not candidates:
+            raise Unreachable("no station can reach the incident")
+        ranked: list[dict] = []
+        for bound, i, path, arrivals in sorted(candidates, key=lambda c: c[:2]):
+            if len(ranked) >= limit and bound > ranked[limit - 1][key]:
+                break  # neither ETA can be earlier than the unimpeded arrival
             wave = timed_wave(self.network, arrivals, speeds, run_id="dispatch", tz=self.tz)
             ranked.append({**records[i], "eta_s": round(wave.eta_s, 1),
                            "eta_without_priority_s": round(wave.eta_without_priority_s, 1),
                            "cruise_s": round(float(cruise[i]), 1),
                            "distance_m": round(path.length_m, 1)})
-        if not ranked:
-            raise Unreachable("no station can reach the incident")
-        key = "eta_s" if green_wave else "eta_without_priority_s"
-        return sorted(ranked, key=lambda r: r[key])[:limit]
+            ranked.sort(key=lambda r: (r[key], r["cruise_s"]))
+        return ranked[:limit]
 
     def isochrone(self, station_id: str, minutes: float, *, green_wave: bool = True,
                   depart_at: dt.datetime | None = None) -> dict:

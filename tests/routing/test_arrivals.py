@@ -1,16 +1,27 @@
 """The one planner of runs, dispatch and the SUMO validation: predicted arrivals, widened
-windows, honest ETAs and the run's pace."""
+windows, honest ETAs, the run's pace, and the priority a run keeps on its way."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
-from routing.arrivals import PACE_BOUNDS, WIDEN, Arrivals, honest_etas, predict
+import routing.arrivals as arrivals_module
+from routing.arrivals import (
+    PACE_BOUNDS,
+    WIDEN,
+    Arrivals,
+    honest_etas,
+    predict,
+    residual_waits,
+    timed_wave,
+)
 from routing.avl import Fix, RouteGeometry, RouteMatcher
+from routing.controller import current_requests, windows_from_wave
 from routing.eta import EtaModel, eta
 from routing.greenwave import plan_green_wave
 from twin import City
@@ -56,12 +67,19 @@ def test_windows_widen_with_the_time_to_the_arrival(route) -> None:  # noqa: ANN
     assert all(w.start < w.arrival < w.end for w in windows)
 
 
-def test_honest_etas_bracket_cruise_and_never_favour_priority_wrongly(route) -> None:  # noqa: ANN001
+@pytest.fixture(scope="module")
+def planned(route):  # noqa: ANN001, ANN201
+    """The route's arrivals from the station at DEPART and its widened green wave."""
     svc, path = route
     speeds = svc.eta_speeds("fire")
     arrivals = predict(svc.network, path, speeds, at=DEPART, tz=svc.tz)
     wave = plan_green_wave(svc.network, path, DEPART.timestamp(), clock_s=arrivals.clock_s,
                            arrival_s=arrivals.arrival_s, widen=WIDEN)
+    return svc, path, speeds, arrivals, wave
+
+
+def test_honest_etas_bracket_cruise_and_never_favour_priority_wrongly(planned) -> None:  # noqa: ANN001
+    svc, path, speeds, arrivals, wave = planned
     with_p, without = honest_etas(svc.network, arrivals, wave, speeds, run_id="r", tz=svc.tz)
     assert path.duration_s < with_p
     assert arrivals.arrival_s[-1] <= with_p + 1e-6  # residual waits only add
@@ -91,12 +109,8 @@ def test_the_pace_of_a_slow_engine_pushes_the_arrivals_back(route) -> None:  # n
     np.testing.assert_allclose(slow.arrival_s, fresh.arrival_s * slow.pace)
 
 
-def test_the_eta_without_priority_meets_the_plans_with_the_pace_uncertain(route) -> None:  # noqa: ANN001
-    svc, path = route
-    speeds = svc.eta_speeds("fire")
-    arrivals = predict(svc.network, path, speeds, at=DEPART, tz=svc.tz)
-    wave = plan_green_wave(svc.network, path, DEPART.timestamp(), clock_s=arrivals.clock_s,
-                           arrival_s=arrivals.arrival_s, widen=WIDEN)
+def test_the_eta_without_priority_meets_the_plans_with_the_pace_uncertain(planned) -> None:  # noqa: ANN001
+    svc, path, speeds, arrivals, wave = planned
     _, without = honest_etas(svc.network, arrivals, wave, speeds, run_id="r", tz=svc.tz)
     kwargs = {"priority": False, "clock_s": arrivals.clock_s}
     model = eta(svc.network, path, speeds, arrivals="uncertain", **kwargs)
@@ -114,3 +128,42 @@ def test_the_eta_without_priority_meets_the_plans_with_the_pace_uncertain(route)
     paced = eta(svc.network, path, speeds, arrivals="uncertain", pace=1.3, **kwargs)
     assert slower == pytest.approx(max(paced.eta_s, wave.eta_without_priority_s))
     assert paced.eta_s > model.eta_s
+
+
+def test_a_run_keeps_the_priority_it_holds(planned, monkeypatch) -> None:  # noqa: ANN001
+    """A re-plan on the way keeps the windows the controllers may be running."""
+    svc, _, speeds, arrivals, _ = planned
+    # the limits would leave it slower with priority than without
+    monkeypatch.setattr(arrivals_module, "honest_etas", lambda *a, **k: (300.0, 200.0))
+    fresh = timed_wave(svc.network, arrivals, speeds, run_id="r", tz=svc.tz)
+    assert not fresh.priority and not fresh.windows("r")
+    assert fresh.eta_s == fresh.eta_without_priority_s == 200.0
+    kept = timed_wave(svc.network, arrivals, speeds, run_id="r", tz=svc.tz, keep_priority=True)
+    assert kept.priority and kept.windows("r")
+    assert (kept.eta_s, kept.eta_without_priority_s) == (300.0, 200.0)  # said as it is
+
+
+def test_an_extension_already_running_is_not_cut_again(planned) -> None:  # noqa: ANN001
+    """An open window's residual wait is planned as of its opening."""
+    svc, _, _, _, wave = planned
+    network = svc.network
+    windows = windows_from_wave(network, wave, run_id="r", depart_at=DEPART)
+    at_dispatch = {r.junction: r for r in current_requests(network.plans, windows, now=DEPART,
+                                                           tz=svc.tz)}
+    # a window whose green the controller extends past the plan's, before the arrival
+    window, request = next(
+        (w, at_dispatch[w.node]) for w in windows
+        if at_dispatch[w.node].action == "extend" and at_dispatch[w.node].residual_wait_s == 0
+        and w.start < at_dispatch[w.node].takeover_at < w.arrival)
+    later = max(request.takeover_at, window.start) + dt.timedelta(seconds=1)
+    shift = (later - DEPART).total_seconds()
+    # the same windows, re-planned from ``later`` (times relative to it)
+    replanned = replace(wave, signals=[
+        replace(s, arrival_s=s.arrival_s - shift, green_start_s=s.green_start_s - shift,
+                green_end_s=s.green_end_s - shift) for s in wave.signals])
+    waits = residual_waits(network, replanned, run_id="r", at=later, tz=svc.tz)
+    assert waits.get(window.node, 0.0) == 0.0
+    # planned from scratch at ``later``, the plan's green is over and the phase running
+    # would be cut at its minimum: the wait that made runs drop their priority
+    scratch = current_requests(network.plans, [window], now=later, tz=svc.tz)
+    assert scratch[0].residual_wait_s > 0

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Router modules, one per domain, included in this order.
 #: The HTTP API's version (OpenAPI ``info.version``); what changed: CHANGELOG.md.
-API_VERSION = "0.3.0"
+API_VERSION = "0.3.1"
 
 ROUTERS = (
     "api.routers.health",

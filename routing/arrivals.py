@@ -19,7 +19,9 @@ One planner serves the API's runs (:mod:`routing.runs`), dispatch ranking
   impose, whichever is longer.
 
 The windows themselves are planned by :func:`routing.greenwave.plan_green_wave` on these
-arrivals, widened by :data:`WIDEN` of the time to each arrival.
+arrivals, widened by :data:`WIDEN` of the time to each arrival (:func:`timed_wave`). A run
+holds windows when its ETA with priority beats the one without at dispatch, and keeps
+them on its way: the controllers may be running them.
 """
 
 from __future__ import annotations

@@ -85,6 +85,17 @@ __all__ = [
 ]
 
 
+def _held_for(active: Mapping[str, PriorityRequest],
+              w: PriorityWindow) -> PriorityRequest | None:
+    """The request being executed for ``w``: its own, or one it shares with other runs on
+    its phase (named after the first of them, which may have passed since)."""
+    own = active.get(f"{w.node}:{w.run_id}:{w.phase}")
+    if own is not None:
+        return own
+    return next((r for r in active.values()
+                 if r.junction == w.node and r.phase == w.phase and w.run_id in r.runs), None)
+
+
 def current_requests(plans: Mapping[int, SignalPlan], windows: Iterable[PriorityWindow], *,
                      now: dt.datetime, tz: dt.tzinfo, limits: Limits = Limits(),
                      active: Mapping[str, PriorityRequest] | None = None,
@@ -161,7 +172,7 @@ def current_requests(plans: Mapping[int, SignalPlan], windows: Iterable[Priority
                         conflicts.append({"with": list(r.runs), "wait_s":
                                           round(shift.total_seconds(), 1)})
                         w = replace(w, start=w.start + shift, end=w.end + shift)
-            held = active.get(f"{node}:{w.run_id}:{w.phase}")
+            held = _held_for(active, w)
             if horizon_s is not None and (w.start - now).total_seconds() > horizon_s \
                     and (held is None or held.takeover_at is None):
                 granted.append(PriorityRequest(
@@ -173,6 +184,8 @@ def current_requests(plans: Mapping[int, SignalPlan], windows: Iterable[Priority
             before = granted[-1] if granted and granted[-1].ends_at > w.start else None
             req = plan_window(plan, w, now=now, tz=tz, limits=limits, active=mine,
                               after=None if running else before)
+            if running and w.run_id in mine.runs:  # the junction's request goes on, by its id
+                req = replace(req, runs=mine.runs)
             if conflicts:
                 extra = sum(float(c["wait_s"]) for c in conflicts)
                 req = replace(req, conflicts=tuple(conflicts),

@@ -192,6 +192,22 @@ def test_two_runs_on_conflicting_phases_wait_in_dispatch_order() -> None:
     assert len(shared) == 1 and shared[0].runs == ("fire-1", "fire-3")
 
 
+def test_a_shared_request_goes_on_when_its_first_run_has_passed() -> None:
+    plans = {1: PLAN}
+    a, c = window(1, 20, 35, run="fire-1"), window(1, 25, 45, run="fire-3")
+    shared = current_requests(plans, [a, c], now=T(10), tz=UTC)
+    assert len(shared) == 1 and shared[0].runs == ("fire-1", "fire-3")
+    running = {r.key: r for r in shared}
+    assert shared[0].takeover_at <= T(30)
+    # at 36 fire-1 has passed; fire-3, late, still wants green until 48
+    later = current_requests(plans, [window(1, 25, 48, run="fire-3")], now=T(36), tz=UTC,
+                             active=running)
+    assert [r.key for r in later] == [shared[0].key]  # the same request, not a new one
+    assert later[0].takeover_at == shared[0].takeover_at
+    assert S(later[0].green_end) == pytest.approx(48.0) and later[0].residual_wait_s == 0
+    _check_limits(later[0])
+
+
 def test_messages_and_change_events() -> None:
     plans = {1: PLAN}
     old = current_requests(plans, [window(1, 20, 35)], now=T(0), tz=UTC)

@@ -20,7 +20,7 @@ matched to the run's **own route**:
    fixes make a **real deviation** (:attr:`RouteMatch.off_route`), the one case where
    the caller should route again. An off fix leaves the progress where it was.
 4. **Signals.** A signal stays ahead until the matched progress is past its junction by
-   more than the tolerance ``max(2 × accuracy,`` :data:`PASS_MIN_M` ``)``, so noise never
+   more than the tolerance ``max(3 × accuracy,`` :data:`PASS_MIN_M` ``)``, so noise never
    drops a signal the vehicle has not passed.
 5. **Now.** The match is extrapolated from the fix time to the caller's ``now`` at the
    filtered speed (the latency), and compared with the planned time at that progress
@@ -48,6 +48,7 @@ __all__ = [
     "OFF_ROUTE_SIGMAS",
     "OFF_ROUTE_FIXES",
     "PASS_MIN_M",
+    "PASS_SIGMAS",
     "MAX_SPEED_MPS",
     "Fix",
     "RouteGeometry",
@@ -65,7 +66,10 @@ OFF_ROUTE_MIN_M = 40.0
 OFF_ROUTE_SIGMAS = 3.0
 #: Consecutive off fixes that make a real deviation.
 OFF_ROUTE_FIXES = 2
-#: A junction is passed once the progress is beyond it by ``max(2 × accuracy, PASS_MIN_M)``.
+#: A junction is passed once the progress is beyond it by
+#: ``max(PASS_SIGMAS × accuracy, PASS_MIN_M)`` (a false pass releases the green before the
+#: vehicle is through; a late one holds it a second longer).
+PASS_SIGMAS = 3.0
 PASS_MIN_M = 20.0
 #: Plausible-speed gate (m/s): 90 km/h, above any emergency run in a city.
 MAX_SPEED_MPS = 25.0
@@ -386,7 +390,7 @@ class RouteMatcher:
 
     def _match(self, s: _State, at: dt.datetime, now: dt.datetime, acc: float) -> RouteMatch:
         route = self.route
-        tol = max(2.0 * acc, PASS_MIN_M)
+        tol = max(PASS_SIGMAS * acc, PASS_MIN_M)
         passed = route.signal_m < s.progress_m - tol
         ahead_s = max(0.0, (now - at).total_seconds())
         now_m = min(route.length_m, s.progress_m + s.speed_mps * ahead_s)

@@ -181,7 +181,7 @@ def _key(sweep: Sweep, period: float, seed: int, incident: int, engines: list[Di
     same = replace(sweep, periods=(), seeds=(), incidents=0, modes=MODES)
     payload = json.dumps({"sweep": asdict(same),
                           "period": period, "seed": seed, "incident": incident, "mode": mode,
-                          "routes": [e.edges for e in engines], "v": 8}, sort_keys=True)
+                          "routes": [e.edges for e in engines], "v": 9}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

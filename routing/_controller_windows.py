@@ -98,8 +98,7 @@ def windows_from_wave(network: RoadNetwork, wave: object, *, run_id: str,
         plan = network.plans.get(int(sig.node))
         if plan is None:
             continue
-        names = [p.get("name") for p in plan.phases]
-        phase = names.index(sig.phase) if sig.phase in names else 0
+        phase = plan.phase_index(sig.phase) or 0
         t = depart_at + dt.timedelta(seconds=float(sig.arrival_s))
         out.append(PriorityWindow(run_id, int(sig.node), phase,
                                   depart_at + dt.timedelta(seconds=float(sig.green_start_s)),

@@ -71,6 +71,13 @@ class SignalPlan:
             start += green + yellow + all_red
         return tuple(out)
 
+    def phase_index(self, name: str) -> int | None:
+        """Index of the phase named ``name`` (None: the plan has no such phase)."""
+        for i, phase in enumerate(self.phases):
+            if phase.get("name") == name:
+                return i
+        return None
+
     def phase_start(self, index: int) -> float:
         """Start of phase ``index`` within the cycle (seconds after the offset)."""
         return self.timing[index][1]

@@ -65,8 +65,7 @@ class SignalRequests:
                 plan = service.network.plans.get(int(w.node))
                 if plan is None:  # a signal removed since the run was planned
                     continue
-                names = [p.get("name") for p in plan.phases]
-                phase = names.index(w.phase) if w.phase in names else None
+                phase = plan.phase_index(w.phase)
                 if phase is None:
                     continue
                 arrival = w.arrival if math.isfinite(w.arrival) else w.end - HOLD_S

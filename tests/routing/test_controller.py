@@ -51,6 +51,12 @@ def window(phase: int, start: float, end: float, arrival: float | None = None,
     return PriorityWindow(run, 1, phase, T(start), T(end), T(end - 4 if arrival is None else arrival))
 
 
+def test_phases_are_found_by_name() -> None:
+    assert (PLAN.phase_index("main"), PLAN.phase_index("cross")) == (0, 1)
+    assert PLAN.phase_index("left") is None
+    assert [PLAN.phase_start(i) for i in range(2)] == [0.0, 55.0]
+
+
 def test_min_service_is_min_green_or_walk_plus_clearance() -> None:
     assert min_service_s(PLAN, 0) == pytest.approx(7.0 + 10.4)
     assert min_service_s(PLAN, 1) == pytest.approx(7.0 + 5.8)

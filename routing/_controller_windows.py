@@ -57,12 +57,10 @@ def windows_for_route(network: RoadNetwork, path: Path, arrivals: Sequence[dt.da
     out = []
     for i in range(1, len(path.nodes) - 1):
         node = int(network.node_ids[path.nodes[i]])
-        plan = network.plans.get(node)
-        if plan is None or node in passed:
+        signal = network.signal_at(path, i)
+        if signal is None or node in passed:
             continue
-        edge = path.edges[i - 1]
-        phase = plan.phase_of(int(network.node_ids[path.nodes[i - 1]]),
-                              int(network.edge_key[edge]))
+        plan, phase = signal
         red = plan.cycle_s - float(plan.phases[phase]["green_s"])
         a = arrivals[i]
         ahead = max(0.0, (a - t0).total_seconds())

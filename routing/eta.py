@@ -274,10 +274,7 @@ def _legs(network: RoadNetwork, path: Path, speeds: np.ndarray, turns: np.ndarra
         cruise += max(length, 0.0) / vc
         node = int(network.node_ids[path.nodes[i + 1]])
         last = i + 1 == n - 1
-        plan = None if last else network.plans.get(node)
-        phase = 0
-        if plan is not None:
-            phase = plan.phase_of(int(network.node_ids[path.nodes[i]]), int(network.edge_key[e]))
+        plan, phase = network.signal_at(path, i + 1) or (None, 0)
         v_next = 0.0 if last else min(float(speeds[path.edges[i + 1]]), turns[i + 1])
         legs.append(_Leg(length, vc, v_next, node, plan, phase, _rate(network, e)))
     return legs, cruise

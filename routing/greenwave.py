@@ -224,15 +224,6 @@ def queue_clearance_lead(red_s: float) -> float:
     return LEAD_BASE_S + SATURATION_HEADWAY_S * queued_per_lane
 
 
-def _signal_at(network: RoadNetwork, path: Path, i: int) -> tuple[SignalPlan, int] | None:
-    """The plan and approach phase at the ``i``-th node of the path (None: no signal)."""
-    plan = network.plans.get(int(network.node_ids[path.nodes[i]]))
-    if plan is None or not 0 < i < len(path.nodes) - 1:
-        return None
-    u = int(network.node_ids[path.nodes[i - 1]])
-    return plan, plan.phase_of(u, int(network.edge_key[path.edges[i - 1]]))
-
-
 def eta_without_priority(network: RoadNetwork, path: Path,
                          clock_s: float) -> tuple[float, list[float]]:
     """ETA when the vehicle waits at each red of the fixed-time plans.
@@ -253,7 +244,7 @@ def eta_without_priority(network: RoadNetwork, path: Path,
     waits = [0.0]
     for i in range(1, len(path.nodes)):
         t += float(path.times[i] - path.times[i - 1])
-        signal = _signal_at(network, path, i)
+        signal = network.signal_at(path, i)
         wait = signal[0].wait_at(signal[1], t) if signal is not None else 0.0
         waits.append(wait)
         t += wait
@@ -336,7 +327,7 @@ def _without_priority(network: RoadNetwork, path: Path, times: np.ndarray, depar
     signals, t = [], depart
     for i in range(1, len(path.nodes)):
         t += float(times[i] - times[i - 1])
-        signal = _signal_at(network, path, i)
+        signal = network.signal_at(path, i)
         if signal is None:
             continue
         plan, phase = signal
@@ -405,7 +396,7 @@ def plan_green_wave(network: RoadNetwork, path: Path, depart: float = 0.0, *,
     conflicts: list[dict] = []
     lag = 0.0  # waits so far
     for i in range(1, len(path.nodes) - 1):
-        signal = _signal_at(network, path, i)
+        signal = network.signal_at(path, i)
         if signal is None:
             continue
         plan, phase = signal

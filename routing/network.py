@@ -9,6 +9,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
@@ -20,6 +21,9 @@ from scipy.spatial import cKDTree
 from routing.errors import NodeNotFound, PointTooFar
 from routing.profiles import Profile
 from routing.turns import TurnGraph, forbidden_turns
+
+if TYPE_CHECKING:
+    from routing.engine import Path
 
 __all__ = ["SignalPlan", "RoadNetwork", "MAX_SNAP_M", "expected_signal_delay", "plans_from_signals"]
 
@@ -191,6 +195,17 @@ class RoadNetwork:
         self.turn_graph = TurnGraph.build(len(self.node_ids), self.edge_u, self.edge_v,
                                           forbidden_turns(self.edge_u, self.edge_v,
                                                           self.restrictions))
+
+    def signal_at(self, path: Path, i: int) -> tuple[SignalPlan, int] | None:
+        """The signal plan at the ``i``-th node of ``path`` and the phase serving the
+        path's approach to it (None: no signal there, or the path's first or last node)."""
+        if not 0 < i < len(path.nodes) - 1:
+            return None
+        plan = self.plans.get(int(self.node_ids[path.nodes[i]]))
+        if plan is None:
+            return None
+        return plan, plan.phase_of(int(self.node_ids[path.nodes[i - 1]]),
+                                   int(self.edge_key[path.edges[i - 1]]))
 
     @functools.cached_property
     def end_bearings(self) -> np.ndarray:

@@ -105,11 +105,9 @@ def _phase_mismatches(network, path, net: sumolib.net.Net, edges: list[str],
     the junction by another road than the twin's route)."""
     wanted = {}
     for i in range(1, len(path.nodes) - 1):
-        node = int(network.node_ids[path.nodes[i]])
-        plan = network.plans.get(node)
-        if plan is not None:
-            wanted[node] = plan.phase_of(int(network.node_ids[path.nodes[i - 1]]),
-                                         int(network.edge_key[path.edges[i - 1]]))
+        signal = network.signal_at(path, i)
+        if signal is not None:
+            wanted[int(network.node_ids[path.nodes[i]])] = signal[1]
     bad = []
     for a, b in itertools.pairwise(edges):
         for conn in net.getEdge(a).getConnections(net.getEdge(b)):

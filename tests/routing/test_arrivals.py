@@ -39,6 +39,20 @@ def route(city: City):  # noqa: ANN201
     return svc, path
 
 
+def test_the_signals_of_a_route_are_its_signalized_inner_nodes(route) -> None:  # noqa: ANN001
+    svc, path = route
+    network = svc.network
+    last = len(path.nodes) - 1
+    assert network.signal_at(path, 0) is None and network.signal_at(path, last) is None
+    inner = [i for i in range(1, last) if int(network.node_ids[path.nodes[i]]) in network.plans]
+    assert inner and [i for i in range(last + 1) if network.signal_at(path, i)] == inner
+    for i in inner:
+        plan, phase = network.signal_at(path, i)
+        assert plan.node == int(network.node_ids[path.nodes[i]])
+        assert phase == plan.phase_of(int(network.node_ids[path.nodes[i - 1]]),
+                                      int(network.edge_key[path.edges[i - 1]]))
+
+
 def test_arrivals_from_the_station_are_the_eta_model_with_priority(route) -> None:  # noqa: ANN001
     svc, path = route
     speeds = svc.eta_speeds("fire")
